@@ -40,7 +40,11 @@ type Claims struct {
 	Response *ResponseOverrides `json:"rsp,omitempty"`
 
 	prefixes []netip.Prefix // IPs, parsed once by check
+	kid      string         // the key that verified the token
 }
+
+// KeyID is the id of the key that verified the token (set by Parse).
+func (c *Claims) KeyID() string { return c.kid }
 
 // ResponseOverrides are response headers the token's minter signed, like
 // Azure's rscd/rsct/rscc: they let one stored file be downloaded under a

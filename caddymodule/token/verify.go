@@ -74,6 +74,7 @@ func (v *Verifier) Parse(raw string) (*Claims, Reason) {
 			keyReason = AlgMismatch
 			return nil, keyReason
 		}
+		c.kid = k.ID
 		return k.verify, nil
 	})
 	switch {
