@@ -102,6 +102,9 @@ func (c *Claims) check() error {
 	if !printable(c.Group) {
 		return fmt.Errorf("grp must be printable")
 	}
+	if o := c.Response; o != nil && !(printable(o.ContentDisposition) && printable(o.ContentType) && printable(o.CacheControl)) {
+		return fmt.Errorf("rsp header values must be printable")
+	}
 	return nil
 }
 

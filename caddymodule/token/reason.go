@@ -14,6 +14,7 @@ const (
 
 	// 400: the request itself cannot be judged.
 	AmbiguousPath  Reason = "ambiguous_path"
+	AmbiguousQuery Reason = "ambiguous_query"
 	DuplicateToken Reason = "duplicate_token"
 
 	// 401: no usable token.
@@ -47,7 +48,7 @@ func (r Reason) Status() int {
 	switch r {
 	case Allowed:
 		return http.StatusOK
-	case AmbiguousPath, DuplicateToken:
+	case AmbiguousPath, AmbiguousQuery, DuplicateToken:
 		return http.StatusBadRequest
 	case OutOfScope, MethodNotAllowed, IPNotAllowed, HTTPSRequired, OriginNotAllowed:
 		return http.StatusForbidden
@@ -63,7 +64,7 @@ func (r Reason) Error() string { return string(r) }
 
 // Reasons lists every deny reason, for metrics and documentation.
 var Reasons = []Reason{
-	AmbiguousPath, DuplicateToken, MissingToken, MalformedToken, BadSignature,
+	AmbiguousPath, AmbiguousQuery, DuplicateToken, MissingToken, MalformedToken, BadSignature,
 	UnknownKey, AlgMismatch, Expired, NotYetValid, TTLTooLong, AudienceMismatch,
 	Revoked, UsesExhausted, OutOfScope, MethodNotAllowed, IPNotAllowed,
 	HTTPSRequired, OriginNotAllowed, RevocationUnavailable,

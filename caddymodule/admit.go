@@ -1,0 +1,38 @@
+package caddymodule
+
+import (
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/valetkey/caddy-valet/caddymodule/token"
+)
+
+// methodOverrides are headers some frameworks honour to change the method
+// after the gate has judged it.
+var methodOverrides = []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"}
+
+// admit prepares an allowed request for the next handler: exactly the
+// judged path, no token in the query, no method override, the grant in the
+// context and placeholders, and no Referer leak from what it serves.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, c *token.Claims, path, query string) *http.Request {
+	r.URL.Path, r.URL.RawPath, r.URL.RawQuery = path, "", query
+	r.RequestURI = r.URL.RequestURI()
+	for _, name := range methodOverrides {
+		r.Header.Del(name)
+	}
+	w.Header().Set("Referrer-Policy", "no-referrer")
+
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("valet.jti", c.ID)
+		repl.Set("valet.kid", c.KeyID())
+		repl.Set("valet.group", c.Group)
+		repl.Set("valet.path", path)
+	}
+	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+		extra.Add(zap.String("valet_jti", c.ID))
+	}
+	return r.WithContext(token.NewContext(r.Context(), c))
+}

@@ -1,0 +1,44 @@
+package caddymodule
+
+import (
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/valetkey/caddy-valet/caddymodule/token"
+)
+
+// ReasonHeader carries the machine-readable reason of a denial.
+const ReasonHeader = "Valet-Reason"
+
+// deny refuses a request with the reason's status, header and body, and
+// logs the token id (when known) and the reason: never the token.
+func (h *Handler) deny(w http.ResponseWriter, r *http.Request, c *token.Claims, reason token.Reason) error {
+	jti := ""
+	if c != nil {
+		jti = c.ID
+	}
+	h.logger.Info("valet denied request",
+		zap.String("reason", string(reason)),
+		zap.String("jti", jti),
+		zap.String("method", r.Method))
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("valet.reason", string(reason))
+		repl.Set("valet.jti", jti)
+	}
+	status := reason.Status()
+	w.Header().Set(ReasonHeader, string(reason))
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Valet error="`+string(reason)+`"`)
+	}
+	if h.UseErrorRoutes {
+		return caddyhttp.Error(status, reason)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, err := w.Write([]byte(string(reason) + "\n"))
+	return err
+}

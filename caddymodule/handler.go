@@ -1,0 +1,198 @@
+// Package caddymodule is caddy-valet's Caddy glue: the valet gate
+// (http.handlers.valet), its Caddyfile directive and the `caddy valet`
+// commands. Importing it registers every caddy-valet module.
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/valetkey/caddy-valet/caddymodule/token"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler is the valet gate. It lets a request through only when the query
+// string carries a valid valet token that grants it: signature by a
+// configured key, path scope, method, time, and the token's constraints.
+// The next handler sees the judged path and never the token.
+type Handler struct {
+	// Keys are the live verification keys, looked up by the token's kid.
+	// Several may be live at once, for rotation.
+	Keys []Key `json:"keys,omitempty"`
+
+	// Param is the query parameter that carries the token. Default: vk.
+	Param string `json:"param,omitempty"`
+
+	// Audience, when set, must appear in the token's aud claim, so a token
+	// minted for one site does not open another sharing its key.
+	Audience string `json:"audience,omitempty"`
+
+	// Leeway is the clock skew allowed on exp and nbf. Default: 30s.
+	Leeway *caddy.Duration `json:"leeway,omitempty"`
+
+	// MaxTTL refuses tokens that live longer than this (exp-iat, or exp-now
+	// for tokens without iat), whatever their minter intended. Default: 24h.
+	MaxTTL caddy.Duration `json:"max_ttl,omitempty"`
+
+	// NoToken says what to do with a request that carries no token: "deny"
+	// (the default) or "pass" it on unjudged, e.g. for public files beside
+	// private ones. A request with a bad token is always denied.
+	NoToken string `json:"no_token,omitempty"`
+
+	// UseErrorRoutes returns denials as Caddy HTTP errors, so the site's
+	// handle_errors routes render them ({http.error.message} is the reason).
+	// By default the gate answers itself, with the reason as the body.
+	UseErrorRoutes bool `json:"use_error_routes,omitempty"`
+
+	// VerifiedCacheSize bounds the cache of verified tokens (entries), which
+	// spares hot tokens the signature check. 0 means 100000; -1 disables it.
+	VerifiedCacheSize int64 `json:"verified_cache_size,omitempty"`
+
+	verifier *token.Verifier
+	verified *verifiedCache
+	logger   *zap.Logger
+	now      func() time.Time
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.valet",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Defaults for the optional settings.
+const (
+	DefaultParam             = "vk"
+	DefaultLeeway            = 30 * time.Second
+	DefaultMaxTTL            = 24 * time.Hour
+	defaultVerifiedCacheSize = 100_000
+)
+
+// Provision resolves the keys and builds the verifier and caches.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	h.now = time.Now
+	if h.Param == "" {
+		h.Param = DefaultParam
+	}
+	if h.NoToken == "" {
+		h.NoToken = "deny"
+	}
+	leeway := DefaultLeeway
+	if h.Leeway != nil {
+		leeway = time.Duration(*h.Leeway)
+	}
+	maxTTL := DefaultMaxTTL
+	if h.MaxTTL != 0 {
+		maxTTL = time.Duration(h.MaxTTL)
+	}
+	repl := caddy.NewReplacer()
+	keys := make([]*token.Key, 0, len(h.Keys))
+	for _, k := range h.Keys {
+		key, err := k.load(repl)
+		if err != nil {
+			return fmt.Errorf("valet: %w", err)
+		}
+		keys = append(keys, key)
+	}
+	keySet, err := token.NewKeySet(keys...)
+	if err != nil {
+		return fmt.Errorf("valet: keys: %w", err)
+	}
+	h.verifier = &token.Verifier{Keys: keySet, Audience: h.Audience, Leeway: leeway, MaxTTL: maxTTL}
+	if size := h.VerifiedCacheSize; size >= 0 {
+		if size == 0 {
+			size = defaultVerifiedCacheSize
+		}
+		if h.verified, err = newVerifiedCache(size); err != nil {
+			return fmt.Errorf("valet: verified-token cache: %w", err)
+		}
+	}
+	return nil
+}
+
+// Validate refuses settings that cannot work.
+func (h *Handler) Validate() error {
+	if h.NoToken != "deny" && h.NoToken != "pass" {
+		return fmt.Errorf("valet: no_token must be deny or pass, not %q", h.NoToken)
+	}
+	if h.Leeway != nil && (*h.Leeway < 0 || time.Duration(*h.Leeway) > 10*time.Minute) {
+		return fmt.Errorf("valet: leeway must be between 0 and 10m")
+	}
+	if h.MaxTTL < 0 {
+		return fmt.Errorf("valet: max_ttl must not be negative")
+	}
+	return nil
+}
+
+// Cleanup releases the caches.
+func (h *Handler) Cleanup() error {
+	if h.verified != nil {
+		h.verified.close()
+	}
+	return nil
+}
+
+// ServeHTTP judges the request and either denies it or passes it on.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	raw, rest, reason := takeToken(r.URL.RawQuery, h.Param)
+	if reason == token.MissingToken && h.NoToken == "pass" {
+		return next.ServeHTTP(w, r)
+	}
+	if reason != token.Allowed {
+		return h.deny(w, r, nil, reason)
+	}
+	path, reason := token.CanonicalPath(r.URL.EscapedPath())
+	if reason != token.Allowed {
+		return h.deny(w, r, nil, reason)
+	}
+	claims, reason := h.verify(raw)
+	if reason != token.Allowed {
+		return h.deny(w, r, claims, reason)
+	}
+	if reason = claims.Allows(h.request(r, path)); reason != token.Allowed {
+		return h.deny(w, r, claims, reason)
+	}
+	return next.ServeHTTP(withOverrides(w, r, claims.Response), h.admit(w, r, claims, path, rest))
+}
+
+// verify checks a token, through the verified-token cache when enabled.
+// On a denial the claims are returned when known, so the log names the jti.
+func (h *Handler) verify(raw string) (*token.Claims, token.Reason) {
+	now := h.now()
+	if h.verified == nil {
+		return h.verifier.Verify(raw, now)
+	}
+	claims, hit := h.verified.get(raw)
+	if !hit {
+		var reason token.Reason
+		if claims, reason = h.verifier.Parse(raw); reason != token.Allowed {
+			return nil, reason
+		}
+		h.verified.put(raw, claims, claims.ExpiresAt.Add(h.verifier.Leeway))
+	}
+	return claims, h.verifier.Valid(claims, now)
+}
+
+// request gathers what the token package needs to judge r.
+func (h *Handler) request(r *http.Request, path string) token.Request {
+	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			addr = ap.Addr()
+		}
+	}
+	return token.Request{Method: r.Method, Path: path, ClientIP: addr, HTTPS: r.TLS != nil}
+}
