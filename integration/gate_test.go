@@ -113,9 +113,17 @@ func TestGateDecisions(t *testing.T) {
 		}
 		return mint(t, c, k.hs)
 	}
-	withIP := func(cidr string) string { c := claims("/photos/alice/"); c.IPs = []string{cidr}; return mint(t, c, k.hs) }
+	withIP := func(cidr string) string {
+		c := claims("/photos/alice/")
+		c.IPs = []string{cidr}
+		return mint(t, c, k.hs)
+	}
 	httpsOnly := func() string { c := claims("/photos/alice/"); c.HTTPSOnly = true; return mint(t, c, k.hs) }()
-	aud := func() string { c := claims("/photos/alice/"); c.Audience = jwt.ClaimStrings{"other-site"}; return mint(t, c, k.hs) }()
+	aud := func() string {
+		c := claims("/photos/alice/")
+		c.Audience = jwt.ClaimStrings{"other-site"}
+		return mint(t, c, k.hs)
+	}()
 
 	// Algorithm confusion: an HS256 token whose "secret" is the Ed25519
 	// public key, under the Ed25519 key's id; and alg none.
