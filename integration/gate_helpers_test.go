@@ -25,7 +25,7 @@ type keys struct {
 	edPublicKeyBytes []byte
 }
 
-func newKeys(t *testing.T) *keys {
+func newKeys(t testing.TB) *keys {
 	t.Helper()
 	k := &keys{dir: t.TempDir()}
 	secret := token.NewHMACSecret()
@@ -56,7 +56,7 @@ func claims(scope ...string) *token.Claims {
 	}
 }
 
-func mint(t *testing.T, c *token.Claims, k *token.Key) string {
+func mint(t testing.TB, c *token.Claims, k *token.Key) string {
 	t.Helper()
 	s, err := token.Mint(c, k)
 	if err != nil {
@@ -65,7 +65,7 @@ func mint(t *testing.T, c *token.Claims, k *token.Key) string {
 	return s
 }
 
-func mustWrite(t *testing.T, path, content string) {
+func mustWrite(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,138 @@
+package caddymodule
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/valetkey/caddy-valet/caddymodule/token"
+)
+
+func testGate(tb testing.TB, cacheSize int64) (*Handler, *token.Key, *token.Key) {
+	tb.Helper()
+	hs, err := token.NewHMACKey("hs1", []byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	priv, _, err := token.NewEd25519PEM()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ed, err := token.ParseKey("ed1", token.EdDSA, priv)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ks, err := token.NewKeySet(hs, ed)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h := &Handler{Param: DefaultParam, NoToken: "deny", now: time.Now}
+	h.verifier = &token.Verifier{Keys: ks, Leeway: DefaultLeeway, MaxTTL: DefaultMaxTTL}
+	if cacheSize > 0 {
+		if h.verified, err = newVerifiedCache(cacheSize); err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(h.verified.close)
+	}
+	return h, hs, ed
+}
+
+func mintFor(tb testing.TB, k *token.Key, exp time.Duration) string {
+	tb.Helper()
+	s, err := token.Mint(&token.Claims{
+		RegisteredClaims: jwt.RegisteredClaims{ExpiresAt: jwt.NewNumericDate(time.Now().Add(exp))},
+		Paths:            []string{"/photos/alice/"},
+		Methods:          []string{"GET"},
+	}, k)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// A cache entry is only trusted for the exact token text it was stored for.
+func TestVerifiedCacheComparesTokenText(t *testing.T) {
+	h, hs, _ := testGate(t, 100)
+	good := mintFor(t, hs, time.Minute)
+	claims, reason := h.verifier.Parse(good)
+	if reason != token.Allowed {
+		t.Fatal(reason)
+	}
+	// Store the claims under another token's key, as a hash collision would.
+	forged := good[:len(good)-2] + "xx"
+	h.verified.c.SetWithTTL(forged, &verifiedToken{raw: good, claims: claims}, 1, time.Minute)
+	h.verified.c.Wait()
+	if _, hit := h.verified.get(forged); hit {
+		t.Fatal("a cache entry for another token text was trusted")
+	}
+	if _, reason := h.verify(forged); reason == token.Allowed {
+		t.Fatal("forged token was allowed")
+	}
+}
+
+// A cached token still expires: time claims are checked on every hit.
+func TestVerifiedCacheHonoursExpiry(t *testing.T) {
+	h, hs, _ := testGate(t, 100)
+	tok := mintFor(t, hs, time.Minute)
+	if _, reason := h.verify(tok); reason != token.Allowed {
+		t.Fatal(reason)
+	}
+	h.verified.c.Wait()
+	if _, hit := h.verified.get(tok); !hit {
+		t.Fatal("verified token was not cached")
+	}
+	h.now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	if _, reason := h.verify(tok); reason != token.Expired {
+		t.Fatalf("cached token past exp: %q, want expired", reason)
+	}
+}
+
+func benchVerify(b *testing.B, alg string, hot bool) {
+	size := int64(-1)
+	if hot {
+		size = 1000
+	}
+	h, hs, ed := testGate(b, size)
+	k := hs
+	if alg == "EdDSA" {
+		k = ed
+	}
+	tok := mintFor(b, k, time.Hour)
+	if hot {
+		h.verify(tok)
+		h.verified.c.Wait()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, reason := h.verify(tok); reason != token.Allowed {
+			b.Fatal(reason)
+		}
+	}
+}
+
+func BenchmarkVerifyColdHS256(b *testing.B) { benchVerify(b, "HS256", false) }
+func BenchmarkVerifyHotHS256(b *testing.B)  { benchVerify(b, "HS256", true) }
+func BenchmarkVerifyColdEdDSA(b *testing.B) { benchVerify(b, "EdDSA", false) }
+func BenchmarkVerifyHotEdDSA(b *testing.B)  { benchVerify(b, "EdDSA", true) }
+
+// BenchmarkServeHTTPHot is the whole gate for a hot token: query, path,
+// cache, judgement and admission, with a next handler that does nothing.
+func BenchmarkServeHTTPHot(b *testing.B) {
+	h, hs, _ := testGate(b, 1000)
+	tok := mintFor(b, hs, time.Hour)
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+	target := "/photos/alice/a.txt?x=1&vk=" + tok
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest("GET", target, nil)
+		if err := h.ServeHTTP(w, r, next); err != nil || w.Code != 200 {
+			b.Fatal(err, w.Code)
+		}
+	}
+}

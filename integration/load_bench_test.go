@@ -1,0 +1,149 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valetkey/caddy-valet/internal/testenv"
+)
+
+// Load benchmarks are run by hand, never in CI, and report medians of
+// alternating rounds measured in one run (this machine is noisy):
+//
+//	go test ./integration -run '^$' -bench Load -benchtime 1x -v
+//
+// VALET_LOAD_ROUNDS (default 5) and VALET_LOAD_SECONDS (default 8) tune
+// them. Caddy is pinned to CPU 0 and wrk to CPU 1 when taskset exists.
+
+func loadRounds() (int, time.Duration) {
+	rounds, secs := 5, 8
+	if n, err := strconv.Atoi(os.Getenv("VALET_LOAD_ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
+	if n, err := strconv.Atoi(os.Getenv("VALET_LOAD_SECONDS")); err == nil && n > 0 {
+		secs = n
+	}
+	return rounds, time.Duration(secs) * time.Second
+}
+
+var wrkRate = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+
+// wrk runs one round against url and returns requests per second. It fails
+// the benchmark on any non-2xx answer, so a broken gate cannot look fast.
+func wrk(b *testing.B, url string, d time.Duration, script string) float64 {
+	b.Helper()
+	args := []string{"-t1", "-c32", "-d" + d.String(), "--latency"}
+	if script != "" {
+		args = append(args, "-s", script)
+	}
+	args = append(args, url)
+	cmd := exec.Command(testenv.Require(b, "wrk"), args...)
+	if taskset, err := exec.LookPath("taskset"); err == nil {
+		cmd = exec.Command(taskset, append([]string{"-c", "1", cmd.Path}, args...)...)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		b.Fatalf("wrk: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "Non-2xx") {
+		b.Fatalf("wrk saw error answers from %s:\n%s", url, out)
+	}
+	m := wrkRate.FindSubmatch(out)
+	if m == nil {
+		b.Fatalf("no rate in wrk output:\n%s", out)
+	}
+	rate, _ := strconv.ParseFloat(string(m[1]), 64)
+	return rate
+}
+
+// pinToCPU0 moves a running process (all its threads) to CPU 0.
+func pinToCPU0(b *testing.B, pid int) {
+	if taskset, err := exec.LookPath("taskset"); err == nil {
+		if out, err := exec.Command(taskset, "-a", "-p", "-c", "0", strconv.Itoa(pid)).CombinedOutput(); err != nil {
+			b.Fatalf("taskset: %v\n%s", err, out)
+		}
+	}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// compare runs the named targets in alternating rounds and reports each
+// one's median requests/s and its ratio to the first (the baseline).
+func compare(b *testing.B, targets []loadTarget) {
+	rounds, d := loadRounds()
+	rates := make([][]float64, len(targets))
+	for range rounds {
+		for i, t := range targets {
+			rates[i] = append(rates[i], wrk(b, t.url, d, t.script))
+		}
+	}
+	base := median(rates[0])
+	for i, t := range targets {
+		m := median(rates[i])
+		b.ReportMetric(m, t.name+"_req/s")
+		b.Logf("%-28s median %9.0f req/s  ratio %.3f  rounds %v", t.name, m, m/base, rounded(rates[i]))
+	}
+}
+
+type loadTarget struct{ name, url, script string }
+
+func rounded(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf("%.0f", x)
+	}
+	return strings.Join(parts, " ")
+}
+
+// BenchmarkLoadGateSmallFile compares, in one Caddy process, file_server
+// without the gate and with it (HS256 and EdDSA hot tokens) on a 4 KiB file.
+func BenchmarkLoadGateSmallFile(b *testing.B) {
+	k := newKeys(b)
+	root := b.TempDir()
+	mustWrite(b, filepath.Join(root, "photos/alice/4k.bin"), strings.Repeat("x", 4096))
+	plain := testenv.Addr(testenv.FreePort(b))
+	gated := testenv.Addr(testenv.FreePort(b))
+	caddyfile := fmt.Sprintf(`{
+	admin {ADMIN}
+	auto_https off
+}
+http://%s {
+	root * %s
+	file_server
+}
+http://%s {
+	root * %s
+	valet {
+		key hs1 hs256 {file.%s}
+		key ed1 eddsa {file.%s}
+	}
+	file_server
+}
+`, plain, root, gated, root, k.hsFile, k.edPub)
+	c := testenv.StartCaddy(b, caddyfile, "http://"+plain+"/")
+	pinToCPU0(b, c.Cmd.Process.Pid)
+	hs := mint(b, claims("/photos/alice/"), k.hs)
+	ed := mint(b, claims("/photos/alice/"), k.ed)
+	for range b.N {
+		compare(b, []loadTarget{
+			{name: "file_server", url: "http://" + plain + "/photos/alice/4k.bin"},
+			{name: "valet_hs256_hot", url: "http://" + gated + "/photos/alice/4k.bin?vk=" + hs},
+			{name: "valet_eddsa_hot", url: "http://" + gated + "/photos/alice/4k.bin?vk=" + ed},
+		})
+	}
+}
