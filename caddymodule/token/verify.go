@@ -13,12 +13,15 @@ const MaxTokenLength = 4096
 // Verifier checks tokens against a key set and the gateway's ceilings.
 type Verifier struct {
 	Keys *KeySet
-	// Audience, when set, must appear in the token's aud claim.
+	// Audience, when set, must appear in the token's aud claim. When empty,
+	// a token with an aud claim is refused (RFC 7519, 4.1.3): it was meant
+	// for a gateway that names itself.
 	Audience string
 	// Leeway is the clock skew allowed on exp and nbf.
 	Leeway time.Duration
 	// MaxTTL, when positive, refuses tokens that live longer: exp-iat, or
-	// exp-now for a token without iat.
+	// exp-now for a token without iat or with an iat in the future (so a
+	// made-up iat cannot stretch the ceiling).
 	MaxTTL time.Duration
 }
 
@@ -88,7 +91,7 @@ func (v *Verifier) Parse(raw string) (*Claims, Reason) {
 	if c.check() != nil {
 		return nil, MalformedToken
 	}
-	if v.Audience != "" && !contains(c.Audience, v.Audience) {
+	if !v.audienceOK(c.Audience) {
 		return nil, AudienceMismatch
 	}
 	return c, Allowed
@@ -106,7 +109,7 @@ func (v *Verifier) Valid(c *Claims, now time.Time) Reason {
 	}
 	if v.MaxTTL > 0 {
 		from := now
-		if c.IssuedAt != nil {
+		if c.IssuedAt != nil && c.IssuedAt.Before(now) {
 			from = c.IssuedAt.Time
 		}
 		if exp.Sub(from) > v.MaxTTL+v.Leeway {
@@ -114,6 +117,15 @@ func (v *Verifier) Valid(c *Claims, now time.Time) Reason {
 		}
 	}
 	return Allowed
+}
+
+// audienceOK: a gateway with an audience needs it in aud; a gateway without
+// one refuses tokens that were addressed to some audience.
+func (v *Verifier) audienceOK(aud []string) bool {
+	if v.Audience == "" {
+		return len(aud) == 0
+	}
+	return contains(aud, v.Audience)
 }
 
 func contains(list []string, s string) bool {
