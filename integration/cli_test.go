@@ -24,17 +24,9 @@ type cliRun struct {
 	status         int
 }
 
-// buildCLI builds cmd/caddy once for the test and returns a runner.
-func buildCLI(t *testing.T) func(args ...string) cliRun {
-	goTool := testenv.Require(t, "go")
-	bin := filepath.Join(t.TempDir(), "caddy")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	build := exec.CommandContext(ctx, goTool, "build", "-o", bin, "./cmd/caddy")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building cmd/caddy: %v\n%s", err, out)
-	}
+// cliRunner runs `caddy valet ...` with the built cmd/caddy.
+func cliRunner(t *testing.T) func(args ...string) cliRun {
+	bin := testenv.CaddyBinary(t)
 	return func(args ...string) cliRun {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -52,7 +44,7 @@ func buildCLI(t *testing.T) func(args ...string) cliRun {
 }
 
 func TestCLI(t *testing.T) {
-	caddy := buildCLI(t)
+	caddy := cliRunner(t)
 	dir := t.TempDir()
 	hsFile, edFile := filepath.Join(dir, "hs.key"), filepath.Join(dir, "ed.key")
 
@@ -204,7 +196,7 @@ func TestCLI(t *testing.T) {
 		}{
 			{[]string{"--token", hsTok}, 3, "decision: none"},
 			{[]string{"--token", hsTok, "--key", hsFile, "--kid", "hs1", "--aud", "gw.example"}, 0, "decision: allow"},
-			{[]string{"--token", hsTok, "--key", hsFile, "--kid", "hs1"}, 2, "decision: deny audience_mismatch"},
+			{[]string{"--token", hsTok, "--key", hsFile, "--kid", "hs1", "--aud", "other.example"}, 2, "decision: deny audience_mismatch"},
 			{[]string{"--token", hsTok, "--key", hsFile, "--kid", "hs2", "--aud", "gw.example"}, 2, "decision: deny unknown_key"},
 			{[]string{"--token", hsTok, "--key", edFile + ".pub", "--kid", "hs1", "--aud", "gw.example"}, 2, "decision: deny alg_mismatch"},
 			{[]string{"--token", hsTok, "--key", hsFile, "--kid", "hs1", "--aud", "gw.example", "--path", "/photos/alice/a.jpg"}, 0, "decision: allow"},

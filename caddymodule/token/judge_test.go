@@ -74,7 +74,7 @@ func TestAllows(t *testing.T) {
 
 func TestReasonStatus(t *testing.T) {
 	want := map[token.Reason]int{
-		token.Allowed: 200, token.AmbiguousPath: 400, token.DuplicateToken: 400,
+		token.Allowed: 200, token.AmbiguousPath: 400, token.AmbiguousQuery: 400, token.DuplicateToken: 400,
 		token.MissingToken: 401, token.MalformedToken: 401, token.BadSignature: 401, token.UnknownKey: 401,
 		token.AlgMismatch: 401, token.Expired: 401, token.NotYetValid: 401, token.TTLTooLong: 401,
 		token.AudienceMismatch: 401, token.Revoked: 401, token.UsesExhausted: 401,
