@@ -85,11 +85,18 @@ func InScope(scope, path string) bool {
 	return path == scope
 }
 
-func containsFold(s, lowerSub string) bool {
-	for i := 0; i+len(lowerSub) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(lowerSub)], lowerSub) {
+// containsFold reports whether s contains an escape like "%2f" in any case.
+// It jumps from '%' to '%': paths are judged on every request.
+func containsFold(s, escape string) bool {
+	for {
+		i := strings.IndexByte(s, '%')
+		if i < 0 {
+			return false
+		}
+		s = s[i:]
+		if len(s) >= len(escape) && strings.EqualFold(s[:len(escape)], escape) {
 			return true
 		}
+		s = s[1:]
 	}
-	return false
 }

@@ -18,7 +18,8 @@ type Verifier struct {
 	// Leeway is the clock skew allowed on exp and nbf.
 	Leeway time.Duration
 	// MaxTTL, when positive, refuses tokens that live longer: exp-iat, or
-	// exp-now for a token without iat.
+	// exp-now for a token without iat or with an iat in the future (so a
+	// made-up iat cannot stretch the ceiling).
 	MaxTTL time.Duration
 }
 
@@ -106,7 +107,7 @@ func (v *Verifier) Valid(c *Claims, now time.Time) Reason {
 	}
 	if v.MaxTTL > 0 {
 		from := now
-		if c.IssuedAt != nil {
+		if c.IssuedAt != nil && c.IssuedAt.Before(now) {
 			from = c.IssuedAt.Time
 		}
 		if exp.Sub(from) > v.MaxTTL+v.Leeway {
