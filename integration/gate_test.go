@@ -188,7 +188,7 @@ func TestGateDecisions(t *testing.T) {
 		{"expired", "GET", "/photos/alice/a.txt?vk=" + at(-time.Minute, 0, -2*time.Minute), 401, token.Expired},
 		{"not yet valid", "GET", "/photos/alice/a.txt?vk=" + at(2*time.Minute, time.Minute, 0), 401, token.NotYetValid},
 		{"ttl over max_ttl", "GET", "/photos/alice/a.txt?vk=" + at(3*time.Hour, 0, -time.Second), 401, token.TTLTooLong},
-		{"audience not ours", "GET", "/photos/alice/a.txt?vk=" + aud, 200, ""}, // no audience configured
+		{"audience on a gateway without one", "GET", "/photos/alice/a.txt?vk=" + aud, 401, token.AudienceMismatch},
 
 		{"out of scope", "GET", "/photos/bob/b.txt?vk=" + alice, 403, token.OutOfScope},
 		{"prefix boundary", "GET", "/photos/alice2/x.txt?vk=" + alice, 403, token.OutOfScope},

@@ -13,7 +13,8 @@ const MaxTokenLength = 4096
 // Verifier checks tokens against a key set and the gateway's ceilings.
 type Verifier struct {
 	Keys *KeySet
-	// Audience, when set, must appear in the token's aud claim.
+	// Audience, when set, must appear in the token's aud claim. When empty,
+	// tokens that carry an aud claim are refused.
 	Audience string
 	// Leeway is the clock skew allowed on exp and nbf.
 	Leeway time.Duration
@@ -89,7 +90,9 @@ func (v *Verifier) Parse(raw string) (*Claims, Reason) {
 	if c.check() != nil {
 		return nil, MalformedToken
 	}
-	if v.Audience != "" && !contains(c.Audience, v.Audience) {
+	// RFC 7519 4.1.3: a token that names audiences is for them only, so a
+	// gateway that names none refuses it rather than guess it is meant.
+	if (v.Audience != "" || len(c.Audience) > 0) && !contains(c.Audience, v.Audience) {
 		return nil, AudienceMismatch
 	}
 	return c, Allowed
