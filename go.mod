@@ -3,6 +3,7 @@ module github.com/valetkey/caddy-valet
 go 1.26.8
 
 require (
+	github.com/aws/smithy-go/aws-http-auth v1.2.2
 	github.com/caddyserver/caddy/v2 v2.11.9
 	github.com/dgraph-io/ristretto/v2 v2.4.2
 	github.com/golang-jwt/jwt/v5 v5.3.1
