@@ -226,9 +226,9 @@ func (t *Transport) EnableTLS(base *reverseproxy.TLSConfig) error {
 
 // Interface guards
 var (
-	_ caddy.Provisioner           = (*Transport)(nil)
-	_ caddy.Validator             = (*Transport)(nil)
-	_ caddy.CleanerUpper          = (*Transport)(nil)
-	_ http.RoundTripper           = (*Transport)(nil)
-	_ reverseproxy.TLSTransport   = (*Transport)(nil)
+	_ caddy.Provisioner         = (*Transport)(nil)
+	_ caddy.Validator           = (*Transport)(nil)
+	_ caddy.CleanerUpper        = (*Transport)(nil)
+	_ http.RoundTripper         = (*Transport)(nil)
+	_ reverseproxy.TLSTransport = (*Transport)(nil)
 )
