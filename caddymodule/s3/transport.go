@@ -107,11 +107,7 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 		return err
 	}
 	t.creds = creds
-	t.signer = sigv4.New(func(o *v4.SignerOptions) {
-		o.DisableDoublePathEscape = true // the key is escaped once, the S3 way
-		o.AddPayloadHashHeader = true    // S3 requires X-Amz-Content-Sha256
-		o.DisableImplicitPayloadHashing = true
-	})
+	t.signer = newSigner()
 	if t.HTTP == nil {
 		t.HTTP = new(reverseproxy.HTTPTransport)
 	}
@@ -123,6 +119,15 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("provisioning s3 transport's http transport: %w", err)
 	}
 	return nil
+}
+
+// newSigner returns a SigV4 signer configured for S3.
+func newSigner() *sigv4.Signer {
+	return sigv4.New(func(o *v4.SignerOptions) {
+		o.DisableDoublePathEscape = true // the key is escaped once, the S3 way
+		o.AddPayloadHashHeader = true    // S3 requires X-Amz-Content-Sha256
+		o.DisableImplicitPayloadHashing = true
+	})
 }
 
 // resolveCredentials expands placeholders in the configured credentials,
