@@ -57,6 +57,12 @@ func (v *versity) path(bucket, key string) string { return filepath.Join(v.dir, 
 
 func startVersity(t testing.TB, buckets ...string) *versity {
 	t.Helper()
+	return startVersityWith(t, nil, buckets...)
+}
+
+// startVersityWith passes extra options (region, virtual domain) to versitygw.
+func startVersityWith(t testing.TB, options []string, buckets ...string) *versity {
+	t.Helper()
 	bin := versitygwBinary(t)
 	v := &versity{addr: testenv.Addr(testenv.FreePort(t)), dir: t.TempDir()}
 	for _, b := range buckets {
@@ -66,7 +72,8 @@ func startVersity(t testing.TB, buckets ...string) *versity {
 	}
 	logs := &strings.Builder{}
 	var mu sync.Mutex
-	cmd := exec.Command(bin, "--access", s3Access, "--secret", s3Secret, "--port", v.addr, "--quiet", "posix", v.dir)
+	args := append([]string{"--access", s3Access, "--secret", s3Secret, "--port", v.addr, "--quiet"}, options...)
+	cmd := exec.Command(bin, append(args, "posix", v.dir)...)
 	cmd.Stdout, cmd.Stderr = lockedWriter{&mu, logs}, lockedWriter{&mu, logs}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

@@ -330,10 +330,7 @@ func TestS3WrongCredentialsAreTheGatewaysFault(t *testing.T) {
 			t.Errorf("S3's error reached the client: %q", body)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(g.Logs(), "SignatureDoesNotMatch") && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitForLog(g.Caddy, "SignatureDoesNotMatch")
 	logs := g.Logs()
 	if !strings.Contains(logs, "S3 refused the gateway's credentials or signature") || !strings.Contains(logs, `"code":"SignatureDoesNotMatch"`) {
 		t.Errorf("no clear log line for the bad signature:\n%s", logs)
@@ -341,4 +338,45 @@ func TestS3WrongCredentialsAreTheGatewaysFault(t *testing.T) {
 	if strings.Contains(logs, "WRONG") || strings.Contains(logs, s3Secret+"\"") {
 		t.Errorf("a secret reached the log")
 	}
+}
+
+func TestS3VirtualHostedAndRegion(t *testing.T) {
+	store := startVersityWith(t, []string{"--region", "eu-test-1", "--virtual-domain", "s3.test"}, s3Bucket)
+	mustWrite(t, store.path(s3Bucket, "dir/a b+c.txt"), "virtual")
+	addr := testenv.Addr(testenv.FreePort(t))
+	wrongRegion := testenv.Addr(testenv.FreePort(t))
+	site := func(a, region string) string {
+		return s3Caddyfile(a, "", store.addr, "bucket "+s3Bucket+"\n\t\t\tregion "+region+
+			"\n\t\t\tendpoint s3.test\n\t\t\taddressing virtual\n\t\t\tlisting\n\t\t\taccess_key_id "+s3Access+"\n\t\t\tsecret_access_key "+s3Secret)
+	}
+	c := testenv.StartCaddy(t, "{\n\tadmin {ADMIN}\n\tauto_https off\n}\n"+site(addr, "eu-test-1")+site(wrongRegion, "us-east-1"), "http://"+addr+"/")
+
+	res, body := do(t, "GET", "http://"+addr+escaped("/dir/a b+c.txt"), nil)
+	expect(t, "virtual-hosted GET", res, 200)
+	if string(body) != "virtual" {
+		t.Errorf("body %q", body)
+	}
+	res, _ = do(t, "PUT", "http://"+addr+escaped("/dir/new (1).txt"), []byte("new"))
+	expect(t, "virtual-hosted PUT", res, 200)
+	res, body = do(t, "GET", "http://"+addr+"/dir/", nil)
+	expect(t, "virtual-hosted listing", res, 200)
+	if !strings.Contains(string(body), `"name":"new (1).txt"`) || !strings.Contains(string(body), `"name":"a b+c.txt"`) {
+		t.Errorf("listing %s", body)
+	}
+	res, body = do(t, "GET", "http://"+wrongRegion+escaped("/dir/a b+c.txt"), nil)
+	expect(t, "signed for the wrong region", res, 502)
+	if !waitForLog(c, "S3 refused the gateway's credentials or signature") {
+		t.Errorf("no clear log line for the wrong region:\n%s", c.Logs())
+	}
+}
+
+// waitForLog waits a little for Caddy to write a log line: its output
+// arrives through a pipe, after the response.
+func waitForLog(c *testenv.Caddy, substr string) bool {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(c.Logs(), substr) {
+			return true
+		}
+	}
+	return false
 }
