@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -152,5 +153,20 @@ func TestOutboundAppliesTheGrant(t *testing.T) {
 	}
 	if out.Header.Get("Content-Type") != "image/png" {
 		t.Errorf("content type lost")
+	}
+}
+
+func TestHostWithoutDefaultPort(t *testing.T) {
+	for _, c := range []struct{ scheme, host, want string }{
+		{"https", "s3.eu-west-1.amazonaws.com:443", "s3.eu-west-1.amazonaws.com"},
+		{"http", "store:80", "store"},
+		{"http", "127.0.0.1:9000", "127.0.0.1:9000"},
+		{"https", "store:80", "store:80"},
+		{"https", "[::1]:443", "[::1]"},
+		{"http", "store", "store"},
+	} {
+		if got := withoutDefaultPort(&url.URL{Scheme: c.scheme, Host: c.host}); got != c.want {
+			t.Errorf("%s://%s: %q, want %q", c.scheme, c.host, got, c.want)
+		}
 	}
 }
