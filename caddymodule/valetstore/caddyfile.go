@@ -25,6 +25,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
+// A root given inline must follow a matcher (like `valet_store * /srv/nas`),
+// since a first argument starting with "/" is read as a path matcher.
+//
 //	valet_store [<matcher>] [<root>] {
 //	    root          <path>
 //	    max_bytes     <size>        # e.g. 1GiB

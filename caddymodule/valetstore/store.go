@@ -148,6 +148,13 @@ func (s *Store) respond(w http.ResponseWriter, r *http.Request, o outcome) {
 		}
 		log("write refused", zap.String("method", r.Method), zap.String("path", r.URL.Path),
 			zap.String("reason", string(o.reason)), zap.Error(o.err))
+		// Close an HTTP/1 connection whose body we refuse: otherwise Go's
+		// server (seeing Caddy's body wrapper, not its own) reads up to
+		// 256 KiB more before answering, and answers Expect: 100-continue
+		// with a 100 that invites the whole body.
+		if r.ProtoMajor == 1 && r.ContentLength != 0 {
+			w.Header().Set("Connection", "close")
+		}
 		refuse(w, o.reason.Status(), string(o.reason))
 		return
 	}

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"mime/multipart"
@@ -25,6 +24,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/valetkey/caddy-valet/caddymodule/token"
+	"github.com/valetkey/caddy-valet/internal/testenv"
 )
 
 func newStore(t *testing.T, cfg Store) (*Store, string) {
@@ -93,36 +93,11 @@ func put(path, body string, c *token.Claims, hdr ...string) req {
 	return q
 }
 
-// snapshot is everything under dir: files with content, dirs, links.
-func snapshot(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	m := map[string]string{}
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			t.Fatal(err)
-		}
-		rel, _ := filepath.Rel(dir, p)
-		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			m[rel] = "link:" + target
-		case d.IsDir():
-			m[rel] = "dir"
-		default:
-			b, _ := os.ReadFile(p)
-			m[rel] = string(b)
-		}
-		return nil
-	})
-	return m
-}
+func snapshot(t *testing.T, dir string) map[string]string { return testenv.Tree(t, dir) }
 
 func sameTree(t *testing.T, dir string, before map[string]string) {
 	t.Helper()
-	after := snapshot(t, dir)
-	if fmt.Sprint(after) != fmt.Sprint(before) {
-		t.Fatalf("directory changed:\nbefore %v\nafter  %v", before, after)
-	}
+	testenv.SameTree(t, dir, before)
 }
 
 func expect(t *testing.T, w *httptest.ResponseRecorder, status int, reason string) {
