@@ -28,6 +28,7 @@ func (h *Handler) deny(w http.ResponseWriter, r *http.Request, c *token.Claims, 
 		repl.Set("valet.reason", string(reason))
 		repl.Set("valet.jti", jti)
 	}
+	h.corsDenied(w, r)
 	status := reason.Status()
 	w.Header().Set(ReasonHeader, string(reason))
 	if status == http.StatusUnauthorized {

@@ -57,6 +57,11 @@ type Handler struct {
 	// spares hot tokens the signature check. 0 means 100000; -1 disables it.
 	VerifiedCacheSize int64 `json:"verified_cache_size,omitempty"`
 
+	// CORSOrigins are the browser origins (like https://app.example.com)
+	// whose pages may use tokens on this site; "*" allows any origin. A
+	// token's origins claim narrows it further. Empty: no CORS at all.
+	CORSOrigins []string `json:"cors_origins,omitempty"`
+
 	verifier *token.Verifier
 	verified *verifiedCache
 	logger   *zap.Logger
@@ -133,7 +138,7 @@ func (h *Handler) Validate() error {
 	if h.MaxTTL < 0 {
 		return fmt.Errorf("valet: max_ttl must not be negative")
 	}
-	return nil
+	return validateOrigins(h.CORSOrigins)
 }
 
 // Cleanup releases the caches.
@@ -146,6 +151,9 @@ func (h *Handler) Cleanup() error {
 
 // ServeHTTP judges the request and either denies it or passes it on.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if isPreflight(r) {
+		return h.preflight(w, r, next)
+	}
 	raw, rest, reason := takeToken(r.URL.RawQuery, h.Param)
 	if reason == token.MissingToken && h.NoToken == "pass" {
 		return next.ServeHTTP(w, r)
@@ -162,6 +170,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.deny(w, r, claims, reason)
 	}
 	if reason = claims.Allows(h.request(r, path)); reason != token.Allowed {
+		return h.deny(w, r, claims, reason)
+	}
+	if reason = h.corsAllowed(w, r, claims); reason != token.Allowed {
 		return h.deny(w, r, claims, reason)
 	}
 	return next.ServeHTTP(withOverrides(w, r, claims.Response), h.admit(w, r, claims, path, rest))

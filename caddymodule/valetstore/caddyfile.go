@@ -1,0 +1,87 @@
+package valetstore
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("valet_store", parseCaddyfile)
+	// After the gate (which runs before basic_auth), before file_server,
+	// so GET falls through to file_server and writes never reach it.
+	httpcaddyfile.RegisterDirectiveOrder("valet_store", httpcaddyfile.Before, "file_server")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	s := new(Store)
+	err := s.UnmarshalCaddyfile(h.Dispenser)
+	return s, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+// A root given inline must follow a matcher (like `valet_store * /srv/nas`),
+// since a first argument starting with "/" is read as a path matcher.
+//
+//	valet_store [<matcher>] [<root>] {
+//	    root          <path>
+//	    max_bytes     <size>        # e.g. 1GiB
+//	    content_types <type...>
+//	    no_overwrite
+//	    form_field    <name>
+//	}
+func (s *Store) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		s.Root = d.Val()
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "root":
+			if !d.AllArgs(&s.Root) {
+				return d.ArgErr()
+			}
+		case "max_bytes":
+			var v string
+			if !d.AllArgs(&v) {
+				return d.ArgErr()
+			}
+			n, err := humanize.ParseBytes(v)
+			if err != nil || n > math.MaxInt64 {
+				return d.Errf("max_bytes %q: not a size (like 100MB or 1GiB)", v)
+			}
+			s.MaxBytes = int64(n)
+		case "content_types":
+			s.ContentTypes = append(s.ContentTypes, d.RemainingArgs()...)
+			if len(s.ContentTypes) == 0 {
+				return d.ArgErr()
+			}
+		case "no_overwrite":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			s.NoOverwrite = true
+		case "form_field":
+			if !d.AllArgs(&s.FormField) {
+				return d.ArgErr()
+			}
+		default:
+			return d.Errf("unknown valet_store subdirective %q", d.Val())
+		}
+	}
+	if s.Root == "" {
+		return fmt.Errorf("valet_store: root is required (as argument or subdirective)")
+	}
+	return nil
+}
+
+// Interface guard
+var _ caddyfile.Unmarshaler = (*Store)(nil)

@@ -1,0 +1,140 @@
+package integration
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/valetkey/caddy-valet/caddymodule/token"
+	"github.com/valetkey/caddy-valet/internal/testenv"
+)
+
+// storeGateway is a real Caddy serving one site: the gate, valet_store
+// and file_server over one root directory.
+type storeGateway struct {
+	*testenv.Caddy
+	addr string // host:port
+	root string
+	keys *keys
+}
+
+// startStoreGateway starts it; storeOptions go into the valet_store block
+// and gateOptions into the valet block.
+func startStoreGateway(t *testing.T, root, storeOptions, gateOptions string) *storeGateway {
+	t.Helper()
+	g := &storeGateway{addr: testenv.Addr(testenv.FreePort(t)), root: root, keys: newKeys(t)}
+	caddyfile := fmt.Sprintf(`{
+	admin {ADMIN}
+	auto_https off
+}
+http://%s {
+	root * %s
+	valet {
+		key hs1 hs256 {file.%s}
+		%s
+	}
+	valet_store {
+		root %s
+		%s
+	}
+	file_server {
+		hide .valet-*
+	}
+}
+`, g.addr, root, g.keys.hsFile, gateOptions, root, storeOptions)
+	g.Caddy = testenv.StartCaddy(t, caddyfile, "http://"+g.addr+"/")
+	return g
+}
+
+// url is the address of path with a token for c.
+func (g *storeGateway) url(t *testing.T, path string, c *token.Claims) string {
+	return "http://" + g.addr + path + "?vk=" + mint(t, c, g.keys.hs)
+}
+
+// writeGrant grants every write method on a scope; ow sets overwrite.
+func writeGrant(scope string, ow bool) *token.Claims {
+	c := claims(scope)
+	c.Methods = []string{"GET", "PUT", "POST", "DELETE"}
+	c.Overwrite = ow
+	return c
+}
+
+// do sends a request with the default client and returns status, reason
+// header and body.
+func do(t *testing.T, method, url string, body io.Reader, length int64, headers ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = length
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	client := &http.Client{Timeout: 60 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// sendRaw writes a request head and then body bytes on a bare connection,
+// exactly as given (a lying Content-Length, a body cut short), and reads
+// the first response if one comes.
+func sendRaw(t *testing.T, addr, head string, body []byte, hangUp bool) (*http.Response, error) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(conn, head); err != nil {
+		t.Fatal(err)
+	}
+	conn.Write(body) // may fail once the server has answered and closed
+	if hangUp {
+		return nil, nil
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err == nil {
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	return resp, err
+}
+
+// expectReason checks a store or gate answer.
+func expectReason(t *testing.T, what string, resp *http.Response, status int, reason string) {
+	t.Helper()
+	if resp.StatusCode != status || resp.Header.Get("Valet-Reason") != reason {
+		t.Fatalf("%s: got %d %q, want %d %q", what, resp.StatusCode, resp.Header.Get("Valet-Reason"), status, reason)
+	}
+}
+
+// eventually waits until cond holds (the server may still be cleaning up
+// after a client that hung up), failing after limit.
+func eventually(t *testing.T, limit time.Duration, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// runCmd runs a command and returns its combined output.
+func runCmd(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(out), err
+}
