@@ -54,31 +54,15 @@ func (g *s3Gateway) grant(t *testing.T, scope string, methods []string, edit ...
 	return mint(t, c, g.keys.hs)
 }
 
-func do(t *testing.T, method, u string, body []byte, headers ...string) (*http.Response, []byte) {
+// send is do with a body from bytes (nil for none).
+func send(t *testing.T, method, u string, body []byte, headers ...string) (*http.Response, []byte) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequest(method, u, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	client := &http.Client{Timeout: 30 * time.Second}
-	res, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, u, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res, b
+	resp, text := do(t, method, u, rd, int64(len(body)), headers...)
+	return resp, []byte(text)
 }
 
 func expect(t *testing.T, what string, res *http.Response, status int) {
@@ -111,14 +95,14 @@ func TestS3ObjectMethods(t *testing.T) {
 		u := func(tok string) string { return s3URL(g.addr, escaped(key), tok) }
 		content := []byte("content of " + key)
 
-		res, _ := do(t, "PUT", u(put), content, "Content-Type", "text/plain")
+		res, _ := send(t, "PUT", u(put), content, "Content-Type", "text/plain")
 		expect(t, "PUT "+key, res, 200)
 		onDisk, err := os.ReadFile(g.store.path(s3Bucket, "store"+key))
 		if err != nil || !bytes.Equal(onDisk, content) {
 			t.Errorf("%s: stored as %q, %v", key, onDisk, err)
 		}
 
-		res, body := do(t, "GET", u(get), nil)
+		res, body := send(t, "GET", u(get), nil)
 		expect(t, "GET "+key, res, 200)
 		if !bytes.Equal(body, content) || res.Header.Get("Content-Type") != "text/plain" {
 			t.Errorf("GET %s: %q (%s)", key, body, res.Header.Get("Content-Type"))
@@ -130,43 +114,43 @@ func TestS3ObjectMethods(t *testing.T) {
 		}
 		etag := res.Header.Get("Etag")
 
-		res, body = do(t, "HEAD", u(get), nil)
+		res, body = send(t, "HEAD", u(get), nil)
 		expect(t, "HEAD "+key, res, 200)
 		if res.ContentLength != int64(len(content)) || len(body) != 0 {
 			t.Errorf("HEAD %s: length %d, body %q", key, res.ContentLength, body)
 		}
 
-		res, body = do(t, "GET", u(get), nil, "Range", "bytes=2-5")
+		res, body = send(t, "GET", u(get), nil, "Range", "bytes=2-5")
 		expect(t, "Range "+key, res, 206)
 		if string(body) != string(content[2:6]) || res.Header.Get("Content-Range") != fmt.Sprintf("bytes 2-5/%d", len(content)) {
 			t.Errorf("Range %s: %q, %q", key, body, res.Header.Get("Content-Range"))
 		}
-		res, _ = do(t, "GET", u(get), nil, "Range", "bytes=5000-6000")
+		res, _ = send(t, "GET", u(get), nil, "Range", "bytes=5000-6000")
 		expect(t, "unsatisfiable range "+key, res, 416)
-		res, _ = do(t, "GET", u(get), nil, "If-None-Match", etag)
+		res, _ = send(t, "GET", u(get), nil, "If-None-Match", etag)
 		expect(t, "If-None-Match "+key, res, 304)
-		res, _ = do(t, "GET", u(get), nil, "If-Match", `"not-the-etag"`)
+		res, _ = send(t, "GET", u(get), nil, "If-Match", `"not-the-etag"`)
 		expect(t, "If-Match "+key, res, 412)
-		res, _ = do(t, "HEAD", u(get), nil, "If-Match", `"not-the-etag"`)
+		res, _ = send(t, "HEAD", u(get), nil, "If-Match", `"not-the-etag"`)
 		expect(t, "HEAD If-Match "+key, res, 412)
 
 		// Without the ow claim an upload may create, never replace.
-		res, _ = do(t, "PUT", u(put), []byte("replaced"))
+		res, _ = send(t, "PUT", u(put), []byte("replaced"))
 		expect(t, "PUT over existing without ow "+key, res, 412)
-		res, _ = do(t, "PUT", u(overwrite), []byte("replaced"))
+		res, _ = send(t, "PUT", u(overwrite), []byte("replaced"))
 		expect(t, "PUT over existing with ow "+key, res, 200)
-		if _, body = do(t, "GET", u(get), nil); string(body) != "replaced" {
+		if _, body = send(t, "GET", u(get), nil); string(body) != "replaced" {
 			t.Errorf("%s after overwrite: %q", key, body)
 		}
 
-		res, _ = do(t, "DELETE", u(del), nil)
+		res, _ = send(t, "DELETE", u(del), nil)
 		expect(t, "DELETE "+key, res, 204)
-		res, body = do(t, "GET", u(get), nil)
+		res, body = send(t, "GET", u(get), nil)
 		expect(t, "GET after DELETE "+key, res, 404)
 		if string(body) != "not found\n" {
 			t.Errorf("404 body %q", body)
 		}
-		res, _ = do(t, "HEAD", u(get), nil)
+		res, _ = send(t, "HEAD", u(get), nil)
 		expect(t, "HEAD after DELETE "+key, res, 404)
 	}
 
@@ -175,11 +159,11 @@ func TestS3ObjectMethods(t *testing.T) {
 		c.MaxBytes = 4
 		c.ContentTypes = []string{"image/png"}
 	})
-	res, _ := do(t, "PUT", s3URL(g.addr, "/photos/alice/big.png", small), []byte("12345"), "Content-Type", "image/png")
+	res, _ := send(t, "PUT", s3URL(g.addr, "/photos/alice/big.png", small), []byte("12345"), "Content-Type", "image/png")
 	expect(t, "over maxb", res, 413)
-	res, _ = do(t, "PUT", s3URL(g.addr, "/photos/alice/page.html", small), []byte("<x>"), "Content-Type", "text/html")
+	res, _ = send(t, "PUT", s3URL(g.addr, "/photos/alice/page.html", small), []byte("<x>"), "Content-Type", "text/html")
 	expect(t, "content type not granted", res, 415)
-	res, _ = do(t, "PUT", s3URL(g.addr, "/photos/alice/ok.png", small), []byte("1234"), "Content-Type", "image/png")
+	res, _ = send(t, "PUT", s3URL(g.addr, "/photos/alice/ok.png", small), []byte("1234"), "Content-Type", "image/png")
 	expect(t, "within maxb", res, 200)
 }
 
@@ -190,7 +174,7 @@ func TestS3Listing(t *testing.T) {
 	}
 	alice := g.grant(t, "/photos/alice/", []string{"GET"})
 	list := func(path, query string) (*http.Response, map[string]any) {
-		res, body := do(t, "GET", s3URL(g.addr, path, alice)+query, nil)
+		res, body := send(t, "GET", s3URL(g.addr, path, alice)+query, nil)
 		var l map[string]any
 		if res.StatusCode == 200 {
 			if err := json.Unmarshal(body, &l); err != nil {
@@ -226,11 +210,11 @@ func TestS3Listing(t *testing.T) {
 
 	// Listing needs a grant covering the directory itself.
 	exact := g.grant(t, "/photos/alice/a.txt", []string{"GET"})
-	res, _ = do(t, "GET", s3URL(g.addr, "/photos/alice/", exact), nil)
+	res, _ = send(t, "GET", s3URL(g.addr, "/photos/alice/", exact), nil)
 	expect(t, "list with a one-file token", res, 403)
-	res, _ = do(t, "GET", s3URL(g.addr, "/photos/", alice), nil)
+	res, _ = send(t, "GET", s3URL(g.addr, "/photos/", alice), nil)
 	expect(t, "list the parent", res, 403)
-	res, _ = do(t, "GET", s3URL(g.addr, "/photos/alice/", alice)+"&delimiter=", nil)
+	res, _ = send(t, "GET", s3URL(g.addr, "/photos/alice/", alice)+"&delimiter=", nil)
 	expect(t, "list with S3 parameters", res, 400)
 }
 
@@ -250,9 +234,9 @@ func TestS3NothingButTheJudgedRequestReachesTheBucket(t *testing.T) {
 		"X-Forwarded-Host", "evil.example",
 	}
 
-	res, _ := do(t, "PUT", s3URL(g.addr, "/photos/alice/x.txt", alice), []byte("x"), hostile...)
+	res, _ := send(t, "PUT", s3URL(g.addr, "/photos/alice/x.txt", alice), []byte("x"), hostile...)
 	expect(t, "PUT with hostile headers", res, 200)
-	res, body := do(t, "GET", s3URL(g.addr, "/photos/alice/x.txt", alice), nil, hostile...)
+	res, body := send(t, "GET", s3URL(g.addr, "/photos/alice/x.txt", alice), nil, hostile...)
 	expect(t, "GET with hostile headers", res, 200)
 	if string(body) != "x" {
 		t.Errorf("copy source or other header took effect: %q", body)
@@ -284,12 +268,12 @@ func TestS3NothingButTheJudgedRequestReachesTheBucket(t *testing.T) {
 
 	// Sub-resources and S3 parameters never reach the store.
 	for _, q := range []string{"acl", "policy", "tagging", "uploads", "versionId=1", "response-content-type=text/html", "X-Amz-Expires=1"} {
-		res, _ := do(t, "GET", s3URL(g.addr, "/photos/alice/x.txt", alice)+"&"+q, nil)
+		res, _ := send(t, "GET", s3URL(g.addr, "/photos/alice/x.txt", alice)+"&"+q, nil)
 		expect(t, "GET ?"+q, res, 400)
-		res, _ = do(t, "PUT", s3URL(g.addr, "/photos/alice/x.txt", alice)+"&"+q, []byte("<AccessControlPolicy/>"))
+		res, _ = send(t, "PUT", s3URL(g.addr, "/photos/alice/x.txt", alice)+"&"+q, []byte("<AccessControlPolicy/>"))
 		expect(t, "PUT ?"+q, res, 400)
 	}
-	res, _ = do(t, "POST", s3URL(g.addr, "/photos/alice/x.txt", all)+"&delete", []byte("<Delete/>"))
+	res, _ = send(t, "POST", s3URL(g.addr, "/photos/alice/x.txt", all)+"&delete", []byte("<Delete/>"))
 	expect(t, "POST ?delete", res, 403) // POST is not granted; the transport refuses it anyway
 	req, _ := http.NewRequest("PUT", s3URL(g.addr, "/photos/alice/chunked.txt", alice), io.MultiReader(strings.NewReader("no length")))
 	res, err := http.DefaultClient.Do(req)
@@ -309,9 +293,9 @@ func TestS3NothingButTheJudgedRequestReachesTheBucket(t *testing.T) {
 			t.Errorf("GET %s: %d", p, res.StatusCode)
 		}
 	}
-	res, _ = do(t, "GET", s3URL(g.addr, "/other/secret.txt", all), nil)
+	res, _ = send(t, "GET", s3URL(g.addr, "/other/secret.txt", all), nil)
 	expect(t, "other bucket's key as a path", res, 404)
-	res, _ = do(t, "GET", s3URL(g.addr, "/secret.txt", all), nil)
+	res, _ = send(t, "GET", s3URL(g.addr, "/secret.txt", all), nil)
 	expect(t, "bucket root key outside the prefix", res, 404)
 	for _, s := range g.spy.take() {
 		if !strings.HasPrefix(s.URI, "/valet/store/") || strings.Contains(s.URI, "vk=") {
@@ -324,7 +308,7 @@ func TestS3WrongCredentialsAreTheGatewaysFault(t *testing.T) {
 	g := startS3Gateway(t)
 	mustWrite(t, g.store.path(s3Bucket, "a.txt"), "a")
 	for _, method := range []string{"GET", "HEAD"} {
-		res, body := do(t, method, "http://"+g.badAddr+"/a.txt", nil)
+		res, body := send(t, method, "http://"+g.badAddr+"/a.txt", nil)
 		expect(t, method+" with a wrong secret", res, 502)
 		if strings.Contains(string(body), "Signature") || strings.Contains(string(body), "<") {
 			t.Errorf("S3's error reached the client: %q", body)
@@ -351,19 +335,19 @@ func TestS3VirtualHostedAndRegion(t *testing.T) {
 	}
 	c := testenv.StartCaddy(t, "{\n\tadmin {ADMIN}\n\tauto_https off\n}\n"+site(addr, "eu-test-1")+site(wrongRegion, "us-east-1"), "http://"+addr+"/")
 
-	res, body := do(t, "GET", "http://"+addr+escaped("/dir/a b+c.txt"), nil)
+	res, body := send(t, "GET", "http://"+addr+escaped("/dir/a b+c.txt"), nil)
 	expect(t, "virtual-hosted GET", res, 200)
 	if string(body) != "virtual" {
 		t.Errorf("body %q", body)
 	}
-	res, _ = do(t, "PUT", "http://"+addr+escaped("/dir/new (1).txt"), []byte("new"))
+	res, _ = send(t, "PUT", "http://"+addr+escaped("/dir/new (1).txt"), []byte("new"))
 	expect(t, "virtual-hosted PUT", res, 200)
-	res, body = do(t, "GET", "http://"+addr+"/dir/", nil)
+	res, body = send(t, "GET", "http://"+addr+"/dir/", nil)
 	expect(t, "virtual-hosted listing", res, 200)
 	if !strings.Contains(string(body), `"name":"new (1).txt"`) || !strings.Contains(string(body), `"name":"a b+c.txt"`) {
 		t.Errorf("listing %s", body)
 	}
-	res, body = do(t, "GET", "http://"+wrongRegion+escaped("/dir/a b+c.txt"), nil)
+	res, body = send(t, "GET", "http://"+wrongRegion+escaped("/dir/a b+c.txt"), nil)
 	expect(t, "signed for the wrong region", res, 502)
 	if !waitForLog(c, "S3 refused the gateway's credentials or signature") {
 		t.Errorf("no clear log line for the wrong region:\n%s", c.Logs())
