@@ -88,7 +88,9 @@ type recorder struct {
 	live chan bool
 }
 
-func newRecorder() *recorder { return &recorder{ch: make(chan Subject, 100), live: make(chan bool, 100)} }
+func newRecorder() *recorder {
+	return &recorder{ch: make(chan Subject, 100), live: make(chan bool, 100)}
+}
 
 func (r *recorder) Invalidate(s Subject) { r.ch <- s }
 func (r *recorder) InvalidateAll()       {}
