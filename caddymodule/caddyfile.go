@@ -32,6 +32,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    no_token <deny|pass>
 //	    use_error_routes
 //	    verified_cache_size <entries>
+//	    revocation [bolt|redis] { ... }   (see unmarshalRevocation)
 //	}
 //
 // key may repeat; material is usually a placeholder such as
@@ -96,6 +97,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("verified_cache_size must be a number of entries, or -1 to disable: %q", s)
 			}
 			h.VerifiedCacheSize = n
+		case "revocation":
+			rv, err := unmarshalRevocation(d)
+			if err != nil {
+				return err
+			}
+			h.Revocation = rv
 		default:
 			return d.Errf("unknown valet subdirective %q", d.Val())
 		}

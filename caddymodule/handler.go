@@ -57,6 +57,10 @@ type Handler struct {
 	// spares hot tokens the signature check. 0 means 100000; -1 disables it.
 	VerifiedCacheSize int64 `json:"verified_cache_size,omitempty"`
 
+	// Revocation, when set, checks every admitted token against a
+	// revocation list and its use count (see Revocation).
+	Revocation *Revocation `json:"revocation,omitempty"`
+
 	verifier *token.Verifier
 	verified *verifiedCache
 	logger   *zap.Logger
@@ -119,6 +123,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("valet: verified-token cache: %w", err)
 		}
 	}
+	if h.Revocation != nil {
+		if err := h.Revocation.provision(ctx, maxTTL+leeway); err != nil {
+			return fmt.Errorf("valet: revocation: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -133,6 +142,11 @@ func (h *Handler) Validate() error {
 	if h.MaxTTL < 0 {
 		return fmt.Errorf("valet: max_ttl must not be negative")
 	}
+	if h.Revocation != nil {
+		if err := h.Revocation.validate(); err != nil {
+			return fmt.Errorf("valet: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -141,6 +155,7 @@ func (h *Handler) Cleanup() error {
 	if h.verified != nil {
 		h.verified.close()
 	}
+	h.Revocation.cleanup()
 	return nil
 }
 
@@ -162,6 +177,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.deny(w, r, claims, reason)
 	}
 	if reason = claims.Allows(h.request(r, path)); reason != token.Allowed {
+		return h.deny(w, r, claims, reason)
+	}
+	// Last, since a counted token spends a use here.
+	if reason = h.Revocation.Check(r.Context(), claims); reason != token.Allowed {
 		return h.deny(w, r, claims, reason)
 	}
 	return next.ServeHTTP(withOverrides(w, r, claims.Response), h.admit(w, r, claims, path, rest))

@@ -82,7 +82,8 @@ type Checker struct {
 	gen   atomic.Uint64 // bumped on every invalidation: guards in-flight lookups
 }
 
-// NewChecker makes a checker over a store; Close closes both.
+// NewChecker makes a checker over a store. The store stays the caller's:
+// several checkers may share one, and Close leaves it open.
 func NewChecker(store Store, o Options) (*Checker, error) {
 	o.defaults()
 	cache, err := ristretto.NewCache(&ristretto.Config[string, *answer]{
@@ -107,11 +108,10 @@ func (c *Checker) Options() Options { return c.opts }
 // Live reports whether changes made elsewhere are being announced.
 func (c *Checker) Live() bool { return c.live.Load() }
 
-// Close stops watching, closes the cache and the store.
-func (c *Checker) Close() error {
+// Close stops watching the store and releases the cache.
+func (c *Checker) Close() {
 	c.unwatch()
 	c.cache.Close()
-	return c.store.Close()
 }
 
 // Invalidate implements Listener.

@@ -16,7 +16,7 @@ func newChecker(t testing.TB, s Store, o Options) *Checker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(c.Close)
 	return c
 }
 
@@ -114,8 +114,10 @@ func TestSingleUseUnderConcurrency(t *testing.T) {
 // through pub/sub, long before LiveTTL.
 func TestRevocationPropagates(t *testing.T) {
 	r := testenv.StartRedis(t)
-	a := newChecker(t, newRedisStore(r.Addr), Options{LiveTTL: time.Hour})
-	b := newChecker(t, newRedisStore(r.Addr), Options{LiveTTL: time.Hour})
+	sa, sb := newRedisStore(r.Addr), newRedisStore(r.Addr)
+	t.Cleanup(func() { sa.Close(); sb.Close() })
+	a := newChecker(t, sa, Options{LiveTTL: time.Hour})
+	b := newChecker(t, sb, Options{LiveTTL: time.Hour})
 	c := ctx(t)
 	waitFor(t, time.Second, func() bool { return a.Live() && b.Live() })
 	var worst time.Duration
@@ -140,7 +142,9 @@ func TestRevocationPropagates(t *testing.T) {
 // within StaleFor, and everything recovers when Redis is back.
 func TestStoreDownFailsClosedAndRecovers(t *testing.T) {
 	r := testenv.StartRedis(t)
-	ch := newChecker(t, newRedisStore(r.Addr), Options{Timeout: 300 * time.Millisecond, StaleFor: 2 * time.Second})
+	s := newRedisStore(r.Addr)
+	t.Cleanup(func() { s.Close() })
+	ch := newChecker(t, s, Options{Timeout: 300 * time.Millisecond, StaleFor: 2 * time.Second})
 	c := ctx(t)
 	now := time.Now()
 	warm := claims(t, "k1", &now, nil)
@@ -190,10 +194,12 @@ func TestEmbeddedStoreSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	ch.Close()
+	s.Close()
 	s, err = OpenBolt(BoltOptions{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
 	ch = newChecker(t, s, Options{})
 	if got := ch.Check(c, tc); got != token.Revoked {
 		t.Errorf("after reopening: %q", got)
