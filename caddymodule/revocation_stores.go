@@ -142,6 +142,7 @@ func (r *RedisRevocationStore) OpenStore() (revocation.Store, error) {
 		DialTimeout:           time.Duration(r.DialTimeout),
 		ContextTimeoutEnabled: true, // the checker's timeout bounds every call
 		MaxRetries:            -1,   // a retry would outlive that timeout
+		DialerRetries:         1,    // a refused dial fails the call at once
 	}
 	if r.TLS {
 		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}

@@ -79,6 +79,7 @@ func newRedisStore(addr string) *RedisStore {
 		ContextTimeoutEnabled: true,
 		DialTimeout:           200 * time.Millisecond,
 		MaxRetries:            -1,
+		DialerRetries:         1,
 	}), RedisOptions{PingEvery: 200 * time.Millisecond})
 }
 
