@@ -298,3 +298,7 @@ type nopObserver struct{}
 
 func (nopObserver) CacheLookup(bool)                       {}
 func (nopObserver) StoreCall(string, time.Duration, error) {}
+
+// Wait blocks until the cache has applied pending writes (tests and
+// benchmarks: ristretto applies Sets asynchronously).
+func (c *Checker) Wait() { c.cache.Wait() }
