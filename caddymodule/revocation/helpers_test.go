@@ -40,6 +40,9 @@ func claims(t testing.TB, kid string, iat *time.Time, edit func(*token.Claims)) 
 	}
 	ks, _ := token.NewKeySet(k)
 	v := token.Verifier{Keys: ks}
+	if len(c.Audience) > 0 { // a token naming audiences is only for them
+		v.Audience = c.Audience[0]
+	}
 	got, reason := v.Verify(raw, time.Now())
 	if reason != token.Allowed {
 		t.Fatalf("verify: %s", reason)
