@@ -33,6 +33,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    use_error_routes
 //	    verified_cache_size <entries>
 //	    cors_origins <origin...>
+//	    revocation [bolt|redis] { ... }   (see unmarshalRevocation)
 //	}
 //
 // key may repeat; material is usually a placeholder such as
@@ -103,6 +104,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			h.CORSOrigins = append(h.CORSOrigins, origins...)
+		case "revocation":
+			rv, err := unmarshalRevocation(d)
+			if err != nil {
+				return err
+			}
+			h.Revocation = rv
 		default:
 			return d.Errf("unknown valet subdirective %q", d.Val())
 		}

@@ -44,7 +44,7 @@ Tools for valet tokens (docs/token.md is the format).
 Run "caddy valet <command> --help" for the flags of each.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(keygenCommand(), signCommand(), inspectCommand())
+			cmd.AddCommand(keygenCommand(), signCommand(), inspectCommand(), RevokeCommand())
 		},
 	})
 }

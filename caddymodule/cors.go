@@ -52,24 +52,11 @@ func isPreflight(r *http.Request) bool {
 // does, but never passes the request on, and must not count as a use of
 // the token.
 func (h *Handler) preflight(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	raw, _, reason := takeToken(r.URL.RawQuery, h.Param)
-	if reason == token.MissingToken && h.NoToken == "pass" {
-		return next.ServeHTTP(w, r)
-	}
-	var claims *token.Claims
-	path := ""
-	if reason == token.Allowed {
-		path, reason = token.CanonicalPath(r.URL.EscapedPath())
-	}
-	if reason == token.Allowed {
-		claims, reason = h.verify(raw)
-	}
 	origin := r.Header.Get("Origin")
 	method := r.Header.Get("Access-Control-Request-Method")
-	if reason == token.Allowed {
-		req := h.request(r, path)
-		req.Method = method
-		reason = claims.Allows(req)
+	claims, _, _, reason := h.judge(r, method)
+	if reason == token.MissingToken && h.NoToken == "pass" {
+		return next.ServeHTTP(w, r)
 	}
 	if reason == token.Allowed && !h.allowsOrigin(origin, claims) {
 		reason = token.OriginNotAllowed
@@ -77,6 +64,9 @@ func (h *Handler) preflight(w http.ResponseWriter, r *http.Request, next caddyht
 	requested, headersOK := requestedHeaders(r, method)
 	if reason == token.Allowed && !headersOK {
 		reason = token.MethodNotAllowed // a header outside the grant
+	}
+	if reason == token.Allowed {
+		reason = h.Revocation.Check(r.Context(), claims, false)
 	}
 	if reason != token.Allowed {
 		jti := ""

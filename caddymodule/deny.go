@@ -16,6 +16,7 @@ const ReasonHeader = "Valet-Reason"
 // deny refuses a request with the reason's status, header and body, and
 // logs the token id (when known) and the reason: never the token.
 func (h *Handler) deny(w http.ResponseWriter, r *http.Request, c *token.Claims, reason token.Reason) error {
+	countDecision(reason)
 	jti := ""
 	if c != nil {
 		jti = c.ID

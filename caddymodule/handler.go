@@ -62,6 +62,10 @@ type Handler struct {
 	// token's origins claim narrows it further. Empty: no CORS at all.
 	CORSOrigins []string `json:"cors_origins,omitempty"`
 
+	// Revocation, when set, checks every admitted token against a
+	// revocation list and its use count (see Revocation).
+	Revocation *Revocation `json:"revocation,omitempty"`
+
 	verifier *token.Verifier
 	verified *verifiedCache
 	logger   *zap.Logger
@@ -102,6 +106,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.MaxTTL != 0 {
 		maxTTL = time.Duration(h.MaxTTL)
 	}
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("valet: %w", err)
+	}
 	repl := caddy.NewReplacer()
 	keys := make([]*token.Key, 0, len(h.Keys))
 	for _, k := range h.Keys {
@@ -124,6 +131,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("valet: verified-token cache: %w", err)
 		}
 	}
+	if h.Revocation != nil {
+		if err := h.Revocation.provision(ctx, maxTTL+leeway); err != nil {
+			return fmt.Errorf("valet: revocation: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -138,6 +150,11 @@ func (h *Handler) Validate() error {
 	if h.MaxTTL < 0 {
 		return fmt.Errorf("valet: max_ttl must not be negative")
 	}
+	if h.Revocation != nil {
+		if err := h.Revocation.validate(); err != nil {
+			return fmt.Errorf("valet: %w", err)
+		}
+	}
 	return validateOrigins(h.CORSOrigins)
 }
 
@@ -146,6 +163,7 @@ func (h *Handler) Cleanup() error {
 	if h.verified != nil {
 		h.verified.close()
 	}
+	h.Revocation.cleanup()
 	return nil
 }
 
@@ -154,28 +172,42 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if isPreflight(r) {
 		return h.preflight(w, r, next)
 	}
-	raw, rest, reason := takeToken(r.URL.RawQuery, h.Param)
+	claims, path, rest, reason := h.judge(r, r.Method)
 	if reason == token.MissingToken && h.NoToken == "pass" {
 		return next.ServeHTTP(w, r)
 	}
-	if reason != token.Allowed {
-		return h.deny(w, r, nil, reason)
+	if reason == token.Allowed {
+		reason = h.corsAllowed(w, r, claims)
 	}
-	path, reason := token.CanonicalPath(r.URL.EscapedPath())
-	if reason != token.Allowed {
-		return h.deny(w, r, nil, reason)
+	if reason == token.Allowed { // last, since a counted token spends a use here
+		reason = h.Revocation.Check(r.Context(), claims, true)
 	}
-	claims, reason := h.verify(raw)
 	if reason != token.Allowed {
 		return h.deny(w, r, claims, reason)
 	}
-	if reason = claims.Allows(h.request(r, path)); reason != token.Allowed {
-		return h.deny(w, r, claims, reason)
-	}
-	if reason = h.corsAllowed(w, r, claims); reason != token.Allowed {
-		return h.deny(w, r, claims, reason)
-	}
+	countDecision(token.Allowed)
 	return next.ServeHTTP(withOverrides(w, r, claims.Response), h.admit(w, r, claims, path, rest))
+}
+
+// judge walks a request through the gate's checks in order: the token
+// parameter, the path, the token itself, then the grant for method (the
+// request's own, or the one a preflight announces). It returns the claims
+// when they are known, so a denial can name the token id; the judged path;
+// and the query without the token.
+func (h *Handler) judge(r *http.Request, method string) (claims *token.Claims, path, rest string, reason token.Reason) {
+	raw, rest, reason := takeToken(r.URL.RawQuery, h.Param)
+	if reason != token.Allowed {
+		return nil, "", "", reason
+	}
+	if path, reason = token.CanonicalPath(r.URL.EscapedPath()); reason != token.Allowed {
+		return nil, "", "", reason
+	}
+	if claims, reason = h.verify(raw); reason != token.Allowed {
+		return claims, "", "", reason
+	}
+	req := h.request(r, path)
+	req.Method = method
+	return claims, path, rest, claims.Allows(req)
 }
 
 // verify checks a token, through the verified-token cache when enabled.

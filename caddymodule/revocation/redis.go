@@ -1,0 +1,225 @@
+package revocation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultPrefix starts every key and the channel the Redis store uses.
+const DefaultPrefix = "valet:"
+
+// RedisStore keeps revocations in Redis, shared by a fleet of gateways.
+// The key schema (see doc.go) is public: an application may revoke by
+// writing the keys itself and publishing on the channel.
+type RedisStore struct {
+	client    redis.UniversalClient
+	prefix    string
+	listeners listeners
+	cancel    context.CancelFunc
+	done      sync.WaitGroup
+}
+
+// RedisOptions configure NewRedis.
+type RedisOptions struct {
+	// Prefix starts every key and the channel name; DefaultPrefix if empty.
+	Prefix string
+	// PingEvery is how often an idle subscription is checked, which bounds
+	// how long a silently dead connection is taken for live.
+	PingEvery time.Duration
+}
+
+// NewRedis makes a store over a client (single node, Sentinel or Cluster,
+// as redis.NewUniversalClient chose) and starts listening on its channel.
+// Close closes the client.
+func NewRedis(client redis.UniversalClient, o RedisOptions) *RedisStore {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.PingEvery <= 0 {
+		o.PingEvery = time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &RedisStore{client: client, prefix: o.Prefix, cancel: cancel}
+	s.done.Add(1)
+	go s.subscribe(ctx, o.PingEvery)
+	return s
+}
+
+// Key is the Redis key of a subject's revocation entry.
+func (s *RedisStore) Key(sub Subject) string { return s.prefix + "rev:" + sub.String() }
+
+// UsesKey is the Redis key of a token's use counter.
+func (s *RedisStore) UsesKey(jti string) string { return s.prefix + "uses:" + jti }
+
+// Channel is where changes are announced.
+func (s *RedisStore) Channel() string { return s.prefix + "revocations" }
+
+// allTokens is the value of an entry without cutoff.
+const allTokens = "all"
+
+// Lookup implements Store: one pipelined round trip (one per node touched
+// on a Cluster), GET for the entry and PTTL for its expiry.
+func (s *RedisStore) Lookup(ctx context.Context, subjects []Subject) ([]*Entry, error) {
+	pipe := s.client.Pipeline()
+	gets := make([]*redis.StringCmd, len(subjects))
+	ttls := make([]*redis.DurationCmd, len(subjects))
+	for i, sub := range subjects {
+		gets[i] = pipe.Get(ctx, s.Key(sub))
+		ttls[i] = pipe.PTTL(ctx, s.Key(sub))
+	}
+	now := time.Now()
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("redis lookup: %w", err)
+	}
+	out := make([]*Entry, len(subjects))
+	for i, sub := range subjects {
+		e, err := decodeRedis(sub, gets[i], ttls[i], now)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = e
+	}
+	return out, nil
+}
+
+// Revoke implements Store.
+func (s *RedisStore) Revoke(ctx context.Context, e Entry) error {
+	v := allTokens
+	if !e.Before.IsZero() {
+		v = strconv.FormatInt(e.Before.Unix(), 10)
+	}
+	args := redis.SetArgs{}
+	if !e.Expires.IsZero() {
+		args.ExpireAt = e.Expires
+	}
+	if err := s.client.SetArgs(ctx, s.Key(e.Subject), v, args).Err(); err != nil {
+		return fmt.Errorf("redis revoke %s: %w", e.Subject, err)
+	}
+	return s.announce(ctx, e.Subject.String())
+}
+
+// Remove implements Store.
+func (s *RedisStore) Remove(ctx context.Context, sub Subject) (bool, error) {
+	n, err := s.client.Del(ctx, s.Key(sub)).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis remove %s: %w", sub, err)
+	}
+	return n > 0, s.announce(ctx, sub.String())
+}
+
+func (s *RedisStore) announce(ctx context.Context, msg string) error {
+	if err := s.client.Publish(ctx, s.Channel(), msg).Err(); err != nil {
+		return fmt.Errorf("redis announce %s: %w", msg, err)
+	}
+	return nil
+}
+
+// List implements Store, scanning every master of a Cluster.
+func (s *RedisStore) List(ctx context.Context) ([]Entry, error) {
+	var (
+		mu   sync.Mutex
+		keys []string
+	)
+	match := globEscape(s.prefix+"rev:") + "*"
+	scan := func(ctx context.Context, c redis.UniversalClient) error {
+		it := c.Scan(ctx, 0, match, 1000).Iterator()
+		for it.Next(ctx) {
+			mu.Lock()
+			keys = append(keys, it.Val())
+			mu.Unlock()
+		}
+		return it.Err()
+	}
+	var err error
+	if cc, ok := s.client.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	} else {
+		err = scan(ctx, s.client)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redis list: %w", err)
+	}
+	var subs []Subject
+	for _, k := range keys {
+		if sub, err := ParseSubject(strings.TrimPrefix(k, s.prefix+"rev:")); err == nil {
+			subs = append(subs, sub)
+		}
+	}
+	entries, err := s.Lookup(ctx, subs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Entry, 0, len(entries))
+	for _, e := range entries {
+		if e != nil { // gone between SCAN and GET
+			out = append(out, *e)
+		}
+	}
+	return out, nil
+}
+
+// useScript counts a use and sets the counter's expiry on the first one;
+// one key, so it runs on a Cluster too.
+var useScript = redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIREAT', KEYS[1], ARGV[1]) end
+return n`)
+
+// Use implements Store with INCR in a Lua script, atomic on the server.
+func (s *RedisStore) Use(ctx context.Context, jti string, expires time.Time) (int64, error) {
+	n, err := useScript.Run(ctx, s.client, []string{s.UsesKey(jti)}, expires.UnixMilli()).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("redis use: %w", err)
+	}
+	return n, nil
+}
+
+// Watch implements Store.
+func (s *RedisStore) Watch(l Listener) func() { return s.listeners.add(l) }
+
+// Close implements Store: it stops the subscriber and closes the client.
+func (s *RedisStore) Close() error {
+	s.cancel()
+	s.done.Wait()
+	return s.client.Close()
+}
+
+// decodeRedis reads an entry. A value that is not a cutoff revokes every
+// token of the subject: a malformed hand-written entry errs on the safe side.
+func decodeRedis(sub Subject, get *redis.StringCmd, ttl *redis.DurationCmd, now time.Time) (*Entry, error) {
+	v, err := get.Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redis lookup %s: %w", sub, err)
+	}
+	e := &Entry{Subject: sub}
+	if sub.Kind != JTI {
+		if sec, err := strconv.ParseInt(v, 10, 64); err == nil && sec > 0 {
+			e.Before = time.Unix(sec, 0)
+		}
+	}
+	if d, err := ttl.Result(); err == nil && d > 0 {
+		e.Expires = now.Add(d).Truncate(time.Millisecond)
+	}
+	return e, nil
+}
+
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
