@@ -61,6 +61,14 @@ http://%s {
 		t.Fatalf("vk is not the token parameter here; token-less requests pass: %d", resp.StatusCode)
 	}
 
+	// A counted token on a gate that cannot count is refused, not admitted
+	// without limit.
+	counted := claims("/private/")
+	counted.Uses = 1
+	if resp, _ := rawRequest(t, pass, "GET", "/private/a.txt?token="+mint(t, counted, k.hs)); resp.StatusCode != 503 || resp.Header.Get("Valet-Reason") != "revocation_unavailable" {
+		t.Fatalf("counted token without a revocation store: %d %q", resp.StatusCode, resp.Header.Get("Valet-Reason"))
+	}
+
 	resp, body := rawRequest(t, routed, "GET", "/public/readme.txt?vk="+tok)
 	if resp.StatusCode != 403 || body != "denied by the gate: out_of_scope (out_of_scope)" || resp.Header.Get("Valet-Reason") != "out_of_scope" {
 		t.Fatalf("use_error_routes: %d %q %q", resp.StatusCode, body, resp.Header.Get("Valet-Reason"))
