@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"fmt"
@@ -10,8 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -66,28 +63,6 @@ func (d *s3Direct) token(t testing.TB) string {
 	return s
 }
 
-// procStatus reads a field (in KiB) of /proc/<pid>/status.
-func procStatus(t testing.TB, pid int, field string) int64 {
-	t.Helper()
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			kib, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kib
-		}
-	}
-	t.Fatalf("no %s in /proc/%d/status", field, pid)
-	return 0
-}
-
 // randomBody is size deterministic pseudo-random bytes, cheap to make.
 func randomBody(size int64, seed byte) io.Reader {
 	var s [32]byte
@@ -124,7 +99,7 @@ func TestS3LargeObjectStreams(t *testing.T) {
 
 	// Warm up the gateway's pools before taking the baseline.
 	put(t, s3URL(d.addr, "/big/warm.bin", tok), randomBody(1<<20, 9), 1<<20)
-	baseline := procStatus(t, pid, "VmRSS")
+	baseline := testenv.ProcKiB(t, pid, "VmRSS")
 
 	sent := sha256.New()
 	start := time.Now()
@@ -157,7 +132,7 @@ func TestS3LargeObjectStreams(t *testing.T) {
 	}
 	t.Logf("download of 200 MiB through the gateway: %v", time.Since(start))
 
-	peak := procStatus(t, pid, "VmHWM")
+	peak := testenv.ProcKiB(t, pid, "VmHWM")
 	t.Logf("gateway RSS: %d KiB before, peak %d KiB after moving 400 MiB", baseline, peak)
 	if growth := peak - baseline; growth > 48<<10 {
 		t.Errorf("gateway memory grew by %d KiB while streaming: bodies are buffered", growth)

@@ -1,16 +1,16 @@
 package integration
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/base64"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/valetkey/caddy-valet/internal/testenv"
 )
 
 // pattern streams n deterministic, incompressible-looking bytes without
@@ -38,24 +38,6 @@ func (p *pattern) Read(buf []byte) (int, error) {
 	buf[0] ^= byte(p.off >> 20) // vary each block
 	p.off += int64(n)
 	return n, nil
-}
-
-// procKB reads a VmRSS/VmHWM figure of a process, in KiB.
-func procKB(t *testing.T, pid int, field string) int64 {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if v, ok := strings.CutPrefix(s.Text(), field+":"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return n
-		}
-	}
-	t.Fatalf("no %s in /proc/%d/status", field, pid)
-	return 0
 }
 
 // TestUploadLargeFileThroughputAndMemory uploads 1 GiB through the gateway
@@ -99,13 +81,13 @@ func TestUploadLargeFileThroughputAndMemory(t *testing.T) {
 	}
 	direct := writeDirect()
 
-	rssBefore := procKB(t, pid, "VmRSS")
-	hwmBefore := procKB(t, pid, "VmHWM")
+	rssBefore := testenv.ProcKiB(t, pid, "VmRSS")
+	hwmBefore := testenv.ProcKiB(t, pid, "VmHWM")
 	start := time.Now()
 	resp, body := do(t, "PUT", g.url(t, "/big/file.bin", writeGrant("/big/", false)), newPattern(size), size, "Content-Digest", digest)
 	viaGateway := time.Since(start)
 	expectReason(t, "1 GiB upload: "+body, resp, 201, "")
-	hwmAfter := procKB(t, pid, "VmHWM")
+	hwmAfter := testenv.ProcKiB(t, pid, "VmHWM")
 	if fi, err := os.Stat(filepath.Join(root, "big/file.bin")); err != nil || fi.Size() != size {
 		t.Fatalf("stored %v, %v", fi, err)
 	}
