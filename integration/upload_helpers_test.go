@@ -64,6 +64,12 @@ func writeGrant(scope string, ow bool) *token.Claims {
 	return c
 }
 
+// uploadClient waits for 100 Continue when a request asks for it.
+var uploadClient = &http.Client{
+	Timeout:   60 * time.Second,
+	Transport: &http.Transport{ExpectContinueTimeout: 10 * time.Second},
+}
+
 // do sends a request with the default client and returns status, reason
 // header and body.
 func do(t *testing.T, method, url string, body io.Reader, length int64, headers ...string) (*http.Response, string) {
@@ -76,8 +82,7 @@ func do(t *testing.T, method, url string, body io.Reader, length int64, headers 
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	client := &http.Client{Timeout: 60 * time.Second}
-	resp, err := client.Do(req)
+	resp, err := uploadClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, req.URL.Path, err)
 	}
