@@ -55,6 +55,7 @@ type Caddy struct {
 	AdminAddr string
 	Dir       string // config, data and log files live here
 	logs      *syncBuffer
+	exited    chan struct{} // closed when the process has ended
 }
 
 // Logs returns everything the process wrote to stdout and stderr so far.
@@ -85,24 +86,44 @@ func StartCaddy(t testing.TB, caddyfile, ready string) *Caddy {
 	if err := c.Cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	c.exited = make(chan struct{})
+	go func() { c.Cmd.Wait(); close(c.exited) }()
 	t.Cleanup(func() { c.Stop() })
+	c.waitStarted(t)
 	WaitHTTP(t, ready, 20*time.Second, func() string { return c.Logs() })
 	return c
 }
 
+// waitStarted waits for this process to report its config running. A
+// ready URL alone could be answered by another test's server that took a
+// port between FreePort and our bind; then this process exits instead.
+func (c *Caddy) waitStarted(t testing.TB) {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for !strings.Contains(c.Logs(), "serving initial configuration") {
+		select {
+		case <-c.exited:
+			t.Fatalf("caddy exited before serving its configuration:\n%s", c.Logs())
+		case <-deadline:
+			t.Fatalf("caddy did not serve its configuration within 60s:\n%s", c.Logs())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // Stop ends the process and waits for it.
 func (c *Caddy) Stop() {
-	if c.Cmd.ProcessState != nil || c.Cmd.Process == nil {
+	select {
+	case <-c.exited:
 		return
+	default:
 	}
 	c.Cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { c.Cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-c.exited:
 	case <-time.After(10 * time.Second):
 		c.Cmd.Process.Kill()
-		<-done
+		<-c.exited
 	}
 }
 
