@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -283,4 +284,135 @@ func adminGet(t *testing.T, url string) string {
 		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, body)
 	}
 	return string(body)
+}
+
+// TestSlowClients holds a hundred connections that trickle their headers
+// and twenty that trickle an upload body, slowloris-style, and checks that
+// Caddy cuts each one off within its configured timeouts (read_header 2s,
+// read_body 3s, plus slack) while an honest client is still served at once.
+func TestSlowClients(t *testing.T) {
+	k := newKeys(t)
+	root := t.TempDir()
+	mustWrite(t, filepath.Join(root, "photos/alice/a.txt"), "content")
+	addr := testenv.Addr(testenv.FreePort(t))
+	const readHeader, readBody = 2 * time.Second, 3 * time.Second
+	caddyfile := fmt.Sprintf(`{
+	admin {ADMIN}
+	auto_https off
+	default_bind 127.0.0.1
+	servers {
+		timeouts {
+			read_header %v
+			read_body %v
+		}
+	}
+}
+http://%s {
+	root * %s
+	valet {
+		key hs1 hs256 {file.%s}
+	}
+	valet_store {
+		root %s
+	}
+	file_server
+}
+`, readHeader, readBody, addr, root, k.hsFile, root)
+	testenv.StartCaddy(t, caddyfile, "http://"+addr+"/")
+	get := mint(t, claims("/photos/alice/"), k.hs)
+	put := claims("/photos/alice/")
+	put.Methods = []string{"PUT"}
+	putTok := mint(t, put, k.hs)
+
+	// cutOff runs a slow client on a fresh connection and returns how long
+	// Caddy let it live, or an error if it answered with a 5xx.
+	type result struct {
+		lived time.Duration
+		err   error
+	}
+	cutOff := func(head string, trickle string) result {
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			return result{err: err}
+		}
+		defer conn.Close()
+		start := time.Now()
+		conn.SetDeadline(start.Add(30 * time.Second))
+		io.WriteString(conn, head)
+		done := make(chan []byte, 1)
+		go func() { b, _ := io.ReadAll(conn); done <- b }()
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case answer := <-done:
+				if strings.HasPrefix(string(answer), "HTTP/1.1 5") {
+					return result{err: fmt.Errorf("answered %.40q", answer)}
+				}
+				return result{lived: time.Since(start)}
+			case <-tick.C:
+				io.WriteString(conn, trickle[i%len(trickle):i%len(trickle)+1])
+			}
+		}
+	}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		headers []result
+		bodies  []result
+	)
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := cutOff("GET /photos/alice/a.txt?vk="+get+" HTTP/1.1\r\nHost: "+addr+"\r\n", "X-Slow: aaaaaaaaaaaaaaaaaaaa\r\n")
+			mu.Lock()
+			headers = append(headers, r)
+			mu.Unlock()
+		}()
+	}
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := cutOff(fmt.Sprintf("PUT /photos/alice/slow-%d.bin?vk=%s HTTP/1.1\r\nHost: %s\r\nContent-Length: 1000000\r\n\r\n", i, putTok, addr), "0123456789")
+			mu.Lock()
+			bodies = append(bodies, r)
+			mu.Unlock()
+		}()
+	}
+	// An honest client is served promptly in the middle of the attack.
+	time.Sleep(time.Second)
+	t0 := time.Now()
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + addr + "/photos/alice/a.txt?vk=" + get)
+	if err != nil {
+		t.Fatalf("honest client during the attack: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || time.Since(t0) > time.Second {
+		t.Errorf("honest client during the attack: %d after %v", resp.StatusCode, time.Since(t0))
+	}
+	wg.Wait()
+	const slack = 1500 * time.Millisecond
+	for name, group := range map[string]struct {
+		rs    []result
+		limit time.Duration
+	}{"slow headers": {headers, readHeader + slack}, "slow bodies": {bodies, readBody + slack}} {
+		var longest time.Duration
+		for _, r := range group.rs {
+			if r.err != nil {
+				t.Errorf("%s: %v", name, r.err)
+			}
+			longest = max(longest, r.lived)
+		}
+		if longest > group.limit {
+			t.Errorf("%s: a connection lived %v, past the timeout (+slack) %v", name, longest, group.limit)
+		}
+		t.Logf("%s: %d connections, the longest lived %v", name, len(group.rs), longest)
+	}
+	for i := range 20 {
+		if _, err := os.Stat(filepath.Join(root, fmt.Sprintf("photos/alice/slow-%d.bin", i))); err == nil {
+			t.Errorf("a cut-off upload left slow-%d.bin in the store", i)
+		}
+	}
 }
