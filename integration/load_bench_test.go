@@ -38,9 +38,12 @@ var wrkRate = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
 
 // wrk runs one round against url and returns requests per second. It fails
 // the benchmark on any non-2xx answer, so a broken gate cannot look fast.
-func wrk(b *testing.B, url string, d time.Duration, script string) float64 {
+func wrk(b *testing.B, url string, d time.Duration, script string, conns int) float64 {
 	b.Helper()
-	args := []string{"-t1", "-c32", "-d" + d.String(), "--latency"}
+	if conns == 0 {
+		conns = 32
+	}
+	args := []string{"-t1", "-c" + strconv.Itoa(conns), "-d" + d.String(), "--latency"}
 	if script != "" {
 		args = append(args, "-s", script)
 	}
@@ -83,29 +86,37 @@ func median(xs []float64) float64 {
 }
 
 // compare runs the named targets in alternating rounds and reports each
-// one's median requests/s and its ratio to the first (the baseline).
-func compare(b *testing.B, targets []loadTarget) {
+// one's median requests/s and its ratio to the first (the baseline). It
+// returns the medians, in the targets' order.
+func compare(b *testing.B, targets []loadTarget) []float64 {
 	rounds, d := loadRounds()
 	rates := make([][]float64, len(targets))
 	for range rounds {
 		for i, t := range targets {
-			rates[i] = append(rates[i], wrk(b, t.url, d, t.script))
+			rates[i] = append(rates[i], wrk(b, t.url, d, t.script, t.conns))
 		}
 	}
 	base := median(rates[0])
+	medians := make([]float64, len(targets))
 	for i, t := range targets {
-		m := median(rates[i])
-		b.ReportMetric(m, t.name+"_req/s")
-		b.Logf("%-28s median %9.0f req/s  ratio %.3f  rounds %v", t.name, m, m/base, rounded(rates[i]))
+		medians[i] = median(rates[i])
+		b.ReportMetric(medians[i], t.name+"_req/s")
+		b.Logf("%-28s median %9.1f req/s  ratio %.3f  rounds %v", t.name, medians[i], medians[i]/base, rounded(rates[i]))
 	}
+	return medians
 }
 
-type loadTarget struct{ name, url, script string }
+// loadTarget is one URL to load; script is an optional wrk Lua script and
+// conns the number of connections (default 32).
+type loadTarget struct {
+	name, url, script string
+	conns             int
+}
 
 func rounded(xs []float64) string {
 	parts := make([]string, len(xs))
 	for i, x := range xs {
-		parts[i] = fmt.Sprintf("%.0f", x)
+		parts[i] = fmt.Sprintf("%.1f", x)
 	}
 	return strings.Join(parts, " ")
 }
