@@ -417,3 +417,51 @@ func assertNoToken(t *testing.T, where, text string, tokens []string) {
 		}
 	}
 }
+
+// TestAttackLeewayEdges sends tokens exactly at the edges of the gateway's
+// 30s leeway and 1h max_ttl. JWT times are whole seconds, so each case
+// starts early in a second and is retried if the answer came too late in
+// it to be read precisely.
+func TestAttackLeewayEdges(t *testing.T) {
+	g := startGateway(t) // leeway 30s, max_ttl 1h
+	at := func(d time.Duration) func(time.Time) *jwt.NumericDate {
+		return func(base time.Time) *jwt.NumericDate { return jwt.NewNumericDate(base.Add(d)) }
+	}
+	never := func(time.Time) *jwt.NumericDate { return nil }
+	cases := []struct {
+		name          string
+		iat, exp, nbf func(time.Time) *jwt.NumericDate
+		status        int
+		reason        token.Reason
+	}{
+		{"exp 29s ago, inside the leeway", at(-time.Minute), at(-29 * time.Second), never, 200, ""},
+		{"exp 30s ago, on the edge: expired", at(-time.Minute), at(-30 * time.Second), never, 401, token.Expired},
+		{"nbf 30s ahead, on the edge: valid", at(0), at(10 * time.Minute), at(30 * time.Second), 200, ""},
+		{"nbf 31s ahead: not yet valid", at(0), at(10 * time.Minute), at(31 * time.Second), 401, token.NotYetValid},
+		{"lifetime of max_ttl plus leeway", at(0), at(time.Hour + 30*time.Second), never, 200, ""},
+		{"lifetime one second longer", at(0), at(time.Hour + 31*time.Second), never, 401, token.TTLTooLong},
+		{"a future iat does not stretch max_ttl", at(10 * time.Minute), at(time.Hour + 10*time.Minute), never, 401, token.TTLTooLong},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for attempt := 0; ; attempt++ {
+				now := time.Now()
+				time.Sleep(now.Truncate(time.Second).Add(time.Second + 20*time.Millisecond).Sub(now))
+				base := time.Now().Truncate(time.Second)
+				c := claims("/photos/alice/")
+				c.IssuedAt, c.ExpiresAt, c.NotBefore = tc.iat(base), tc.exp(base), tc.nbf(base)
+				resp, body := rawRequest(t, g.files, "GET", "/photos/alice/a.txt?vk="+mint(t, c, g.keys.hs))
+				if time.Since(base) > 800*time.Millisecond {
+					if attempt < 3 {
+						continue // too close to the next second to be exact
+					}
+					t.Fatal("the gateway answered too slowly to test second edges")
+				}
+				if resp.StatusCode != tc.status || token.Reason(resp.Header.Get("Valet-Reason")) != tc.reason {
+					t.Fatalf("%d %q (%q), want %d %q", resp.StatusCode, resp.Header.Get("Valet-Reason"), body, tc.status, tc.reason)
+				}
+				return
+			}
+		})
+	}
+}
