@@ -280,6 +280,8 @@ func TestAttackSuite(t *testing.T) {
 		{name: "no kid with two live keys", uri: a + forged(jwt.SigningMethodHS256, map[string]any{"kid": nil}, []byte(strings.TrimSpace(string(hsSecret)))), status: 401, reason: token.UnknownKey},
 		{name: "numeric kid", uri: a + forged(jwt.SigningMethodHS256, map[string]any{"kid": 1}, []byte(strings.TrimSpace(string(hsSecret)))), status: 401, reason: token.MalformedToken},
 		{name: "kid with a NUL", uri: a + forged(jwt.SigningMethodHS256, map[string]any{"kid": "hs1\x00"}, []byte(strings.TrimSpace(string(hsSecret)))), status: 401, reason: token.UnknownKey},
+		{name: "kid with CRLF and a header", uri: a + forged(jwt.SigningMethodHS256, map[string]any{"kid": "hs1\r\nValet-Reason: allowed"}, []byte(strings.TrimSpace(string(hsSecret)))), status: 401, reason: token.UnknownKey},
+		{name: "kid naming a file", uri: a + forged(jwt.SigningMethodHS256, map[string]any{"kid": "/dev/null"}, []byte("")), status: 401, reason: token.UnknownKey},
 		{name: "HS512 under the HS256 key", uri: a + forged(jwt.SigningMethodHS512, map[string]any{"kid": "hs1"}, []byte(strings.TrimSpace(string(hsSecret)))), status: 401, reason: token.AlgMismatch},
 		{name: "HS256 keyed with the raw Ed25519 public key", uri: a + forged(jwt.SigningMethodHS256, map[string]any{"kid": "ed1"}, []byte(rawEdPub.(ed25519.PublicKey))), status: 401, reason: token.AlgMismatch},
 		{name: "EdDSA by an attacker under ed1", uri: a + forged(jwt.SigningMethodEdDSA, map[string]any{"kid": "ed1"}, attackerEd), status: 401, reason: token.BadSignature},
