@@ -308,6 +308,8 @@ func TestAttackSuite(t *testing.T) {
 		{name: "second token without =", uri: a + alice + "&vk", status: 400, reason: token.DuplicateToken},
 		{name: "encoded parameter name", uri: "/photos/alice/a.txt?x=1&v%6B=" + alice + "&vk=" + aliceEd, status: 400, reason: token.DuplicateToken},
 		{name: "token smuggled in a value", uri: a + alice + "%26vk%3D" + aliceEd, status: 401, reason: token.MalformedToken},
+		{name: "raw # before the token, denied", uri: "/photos/bob/b.txt?x=1#&vk=" + alice, status: 403, reason: token.OutOfScope},
+		{name: "raw # in the path, denied", uri: "/photos/bob/a#b?vk=" + alice, status: 403, reason: token.OutOfScope},
 		{name: "bad escape in another key", uri: "/photos/alice/a.txt?%zz=1&vk=" + alice, status: 400, reason: token.AmbiguousQuery},
 
 		// Enormous tokens and queries.
