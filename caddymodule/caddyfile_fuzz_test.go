@@ -28,6 +28,9 @@ func FuzzCaddyfile(f *testing.F) {
 		"valet extra",
 		"valet {\n\tparam \"\"\n\tuse_error_routes yes\n}",
 		"valet {\n\tkey `a b` \"hs256\" {\n}",
+		"valet {\n\tkey k hs256 x\n\trevocation bolt {\n\t\tpath /tmp/r.db\n\t\tquiet_ttl 1s\n\t\tstale_for 1m\n\t}\n}",
+		"valet {\n\tkey k hs256 x\n\trevocation redis {\n\t\taddresses 127.0.0.1:6379 127.0.0.1:6380\n\t\tdb 2\n\t\ttls\n\t\tcache_size 10\n\t}\n}",
+		"valet {\n\trevocation nosuch\n\tcors_origins http://a.example\n}",
 	} {
 		f.Add(s)
 	}
