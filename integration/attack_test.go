@@ -192,7 +192,8 @@ func TestAttackSuite(t *testing.T) {
 	exact := tok(claims("/photos/alice/a.txt"), k.hs)
 	multi := tok(claims("/photos/alice/a.txt", "/photos/bob/"), k.hs)
 	_, attackerEd, _ := ed25519.GenerateKey(rand.Reader)
-	hsSecret, _ := os.ReadFile(k.hsFile)
+	hsFile, _ := os.ReadFile(k.hsFile)
+	hsSecret := []byte(strings.TrimSpace(string(hsFile)))
 	block, _ := pem.Decode(k.edPublicKeyBytes)
 	rawEdPub, err := x509.ParsePKIXPublicKey(block.Bytes)
 	if err != nil {
@@ -217,10 +218,9 @@ func TestAttackSuite(t *testing.T) {
 	stray := mint(t, claims("/photos/alice/"), k.hs)
 	manyParams := strings.Repeat("a=1&", 2000)
 	longQuery := "pad=" + strings.Repeat("x", 12<<10) // Caddy's header limit is 16 KiB
-	// A path of exactly MaxPathLength bytes in short segments (one long
-	// name would hit the file system's 255-byte name limit instead).
-	limitPath := "/photos/alice/" + strings.Repeat("abcdefg/", (token.MaxPathLength-14)/8)
-	limitPath += strings.Repeat("x", token.MaxPathLength-len(limitPath))
+	// A path of exactly MaxPathLength bytes, sent to the proxy site: on
+	// disk it would pass PATH_MAX and file_server would refuse it itself.
+	limitPath := "/photos/alice/" + strings.Repeat("a", token.MaxPathLength-len("/photos/alice/"))
 	a := "/photos/alice/a.txt?vk="
 
 	noLeakingRedirect := func(t *testing.T, resp *http.Response, _ string) {
@@ -277,17 +277,17 @@ func TestAttackSuite(t *testing.T) {
 		{name: "overrides stripped before the upstream", site: "proxy", uri: a + alice, headers: []string{"X-HTTP-Method-Override", "DELETE", "X-HTTP-Method", "PUT", "X-Method-Override", "DELETE"}, status: 200},
 
 		// Algorithm confusion and key ids.
-		{name: "no kid with two live keys", uri: a + forged(jwt.SigningMethodHS256, map[string]any{"kid": nil}, []byte(strings.TrimSpace(string(hsSecret)))), status: 401, reason: token.UnknownKey},
-		{name: "numeric kid", uri: a + forged(jwt.SigningMethodHS256, map[string]any{"kid": 1}, []byte(strings.TrimSpace(string(hsSecret)))), status: 401, reason: token.MalformedToken},
-		{name: "kid with a NUL", uri: a + forged(jwt.SigningMethodHS256, map[string]any{"kid": "hs1\x00"}, []byte(strings.TrimSpace(string(hsSecret)))), status: 401, reason: token.UnknownKey},
-		{name: "kid with CRLF and a header", uri: a + forged(jwt.SigningMethodHS256, map[string]any{"kid": "hs1\r\nValet-Reason: allowed"}, []byte(strings.TrimSpace(string(hsSecret)))), status: 401, reason: token.UnknownKey},
+		{name: "no kid with two live keys", uri: a + forged(jwt.SigningMethodHS256, map[string]any{"kid": nil}, hsSecret), status: 401, reason: token.UnknownKey},
+		{name: "numeric kid", uri: a + forged(jwt.SigningMethodHS256, map[string]any{"kid": 1}, hsSecret), status: 401, reason: token.MalformedToken},
+		{name: "kid with a NUL", uri: a + forged(jwt.SigningMethodHS256, map[string]any{"kid": "hs1\x00"}, hsSecret), status: 401, reason: token.UnknownKey},
+		{name: "kid with CRLF and a header", uri: a + forged(jwt.SigningMethodHS256, map[string]any{"kid": "hs1\r\nValet-Reason: allowed"}, hsSecret), status: 401, reason: token.UnknownKey},
 		{name: "kid naming a file", uri: a + forged(jwt.SigningMethodHS256, map[string]any{"kid": "/dev/null"}, []byte("")), status: 401, reason: token.UnknownKey},
-		{name: "HS512 under the HS256 key", uri: a + forged(jwt.SigningMethodHS512, map[string]any{"kid": "hs1"}, []byte(strings.TrimSpace(string(hsSecret)))), status: 401, reason: token.AlgMismatch},
+		{name: "HS512 under the HS256 key", uri: a + forged(jwt.SigningMethodHS512, map[string]any{"kid": "hs1"}, hsSecret), status: 401, reason: token.AlgMismatch},
 		{name: "HS256 keyed with the raw Ed25519 public key", uri: a + forged(jwt.SigningMethodHS256, map[string]any{"kid": "ed1"}, []byte(rawEdPub.(ed25519.PublicKey))), status: 401, reason: token.AlgMismatch},
 		{name: "EdDSA by an attacker under ed1", uri: a + forged(jwt.SigningMethodEdDSA, map[string]any{"kid": "ed1"}, attackerEd), status: 401, reason: token.BadSignature},
 		{name: "embedded jwk of the attacker", uri: a + forged(jwt.SigningMethodEdDSA, map[string]any{"kid": "ed1", "jwk": map[string]any{"kty": "OKP", "crv": "Ed25519", "x": "attacker"}}, attackerEd), status: 401, reason: token.BadSignature},
 		{name: "EdDSA header under the HS256 key", uri: a + forged(jwt.SigningMethodEdDSA, map[string]any{"kid": "hs1"}, attackerEd), status: 401, reason: token.AlgMismatch},
-		{name: "crit header", uri: a + forged(jwt.SigningMethodHS256, map[string]any{"kid": "hs1", "crit": []string{"exp"}}, []byte(strings.TrimSpace(string(hsSecret)))), status: 401, reason: token.MalformedToken},
+		{name: "crit header", uri: a + forged(jwt.SigningMethodHS256, map[string]any{"kid": "hs1", "crit": []string{"exp"}}, hsSecret), status: 401, reason: token.MalformedToken},
 
 		// Tampered and truncated tokens.
 		{name: "signature of another token", uri: a + parts[0] + "." + parts[1] + "." + other[2], status: 401, reason: token.BadSignature},
