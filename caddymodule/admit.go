@@ -11,8 +11,9 @@ import (
 )
 
 // methodOverrides are headers some frameworks honour to change the method
-// after the gate has judged it.
-var methodOverrides = []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"}
+// after the gate has judged it (in canonical form: deleted from the map
+// directly, on every request).
+var methodOverrides = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
 
 // admit prepares an allowed request for the next handler: exactly the
 // judged path, no token in the query, no method override, the grant in the
@@ -21,7 +22,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, c *token.Claims,
 	r.URL.Path, r.URL.RawPath, r.URL.RawQuery = path, "", query
 	r.RequestURI = r.URL.RequestURI()
 	for _, name := range methodOverrides {
-		r.Header.Del(name)
+		delete(r.Header, name)
 	}
 	w.Header().Set("Referrer-Policy", "no-referrer")
 

@@ -45,9 +45,12 @@ func registerMetrics(reg *prometheus.Registry) error {
 	return nil
 }
 
+// gateAllowed is the allow counter, bound once: it counts every request.
+var gateAllowed = gateDecisions.WithLabelValues("allow", "none")
+
 func countDecision(r token.Reason) {
 	if r == token.Allowed {
-		gateDecisions.WithLabelValues("allow", "none").Inc()
+		gateAllowed.Inc()
 	} else {
 		gateDecisions.WithLabelValues("deny", string(r)).Inc()
 	}

@@ -34,8 +34,11 @@ func takeToken(rawQuery, param string) (raw, rest string, reason token.Reason) {
 			return "", "", token.DuplicateToken
 		}
 		found = true
-		if raw, err = url.QueryUnescape(v); err != nil {
-			return "", "", token.MalformedToken
+		raw = v
+		if strings.ContainsAny(v, "%+") { // a JWT needs no escaping; rarely is it escaped
+			if raw, err = url.QueryUnescape(v); err != nil {
+				return "", "", token.MalformedToken
+			}
 		}
 	}
 	if !found {

@@ -122,39 +122,41 @@ func rounded(xs []float64) string {
 }
 
 // BenchmarkLoadGateSmallFile compares, in one Caddy process, file_server
-// without the gate and with it (HS256 and EdDSA hot tokens) on a 4 KiB file.
+// without the gate and with it (HS256 and EdDSA hot tokens) on a 4 KiB
+// file, and the gate with revocation checks on (embedded store, and Redis)
+// against the gate without them.
 func BenchmarkLoadGateSmallFile(b *testing.B) {
 	k := newKeys(b)
 	root := b.TempDir()
 	mustWrite(b, filepath.Join(root, "photos/alice/4k.bin"), strings.Repeat("x", 4096))
-	plain := testenv.Addr(testenv.FreePort(b))
-	gated := testenv.Addr(testenv.FreePort(b))
-	caddyfile := fmt.Sprintf(`{
-	admin {ADMIN}
-	auto_https off
-}
-http://%s {
-	root * %s
-	file_server
-}
-http://%s {
-	root * %s
-	valet {
-		key hs1 hs256 {file.%s}
-		key ed1 eddsa {file.%s}
+	redis := testenv.StartRedis(b)
+	sites := map[string]string{}
+	for _, name := range []string{"plain", "gated", "bolt", "redis"} {
+		sites[name] = testenv.Addr(testenv.FreePort(b))
 	}
-	file_server
-}
-`, plain, root, gated, root, k.hsFile, k.edPub)
-	c := testenv.StartCaddy(b, caddyfile, "http://"+plain+"/")
+	gate := func(revocation string) string {
+		return fmt.Sprintf("valet {\n\t\tkey hs1 hs256 {file.%s}\n\t\tkey ed1 eddsa {file.%s}\n\t\t%s\n\t}", k.hsFile, k.edPub, revocation)
+	}
+	site := func(addr, handlers string) string {
+		return fmt.Sprintf("http://%s {\n\troot * %s\n\t%s\n\tfile_server\n}\n", addr, root, handlers)
+	}
+	caddyfile := "{\n\tadmin {ADMIN}\n\tauto_https off\n}\n" +
+		site(sites["plain"], "") +
+		site(sites["gated"], gate("")) +
+		site(sites["bolt"], gate("revocation bolt")) +
+		site(sites["redis"], gate("revocation redis {\n\t\t\taddresses "+redis.Addr+"\n\t\t}"))
+	c := testenv.StartCaddy(b, caddyfile, "http://"+sites["plain"]+"/")
 	pinToCPU0(b, c.Cmd.Process.Pid)
 	hs := mint(b, claims("/photos/alice/"), k.hs)
 	ed := mint(b, claims("/photos/alice/"), k.ed)
+	file := "/photos/alice/4k.bin"
 	for range b.N {
 		compare(b, []loadTarget{
-			{name: "file_server", url: "http://" + plain + "/photos/alice/4k.bin"},
-			{name: "valet_hs256_hot", url: "http://" + gated + "/photos/alice/4k.bin?vk=" + hs},
-			{name: "valet_eddsa_hot", url: "http://" + gated + "/photos/alice/4k.bin?vk=" + ed},
+			{name: "file_server", url: "http://" + sites["plain"] + file},
+			{name: "valet_hs256_hot", url: "http://" + sites["gated"] + file + "?vk=" + hs},
+			{name: "valet_eddsa_hot", url: "http://" + sites["gated"] + file + "?vk=" + ed},
+			{name: "valet_hs256_hot_rev_bolt", url: "http://" + sites["bolt"] + file + "?vk=" + hs},
+			{name: "valet_hs256_hot_rev_redis", url: "http://" + sites["redis"] + file + "?vk=" + hs},
 		})
 	}
 }
