@@ -79,24 +79,40 @@ func mustWrite(t testing.TB, path, content string) {
 // escaping), so the tests reach the gate with exactly the attacker's path.
 func rawRequest(t *testing.T, addr, method, requestURI string, headers ...string) (*http.Response, string) {
 	t.Helper()
+	head := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, requestURI, addr)
+	for i := 0; i+1 < len(headers); i += 2 {
+		head += headers[i] + ": " + headers[i+1] + "\r\n"
+	}
+	resp, body, err := rawExchange(t, addr, method, head+"\r\n", nil, false)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, requestURI, err)
+	}
+	return resp, body
+}
+
+// rawExchange writes a request head and body on a new connection exactly
+// as given and, unless the client hangs up, reads the answer to a request
+// of method (HEAD answers have no body to read).
+func rawExchange(t *testing.T, addr, method, head string, body []byte, hangUp bool) (*http.Response, string, error) {
+	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	req := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, requestURI, addr)
-	for i := 0; i+1 < len(headers); i += 2 {
-		req += headers[i] + ": " + headers[i+1] + "\r\n"
-	}
-	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(conn, head); err != nil {
 		t.Fatal(err)
+	}
+	conn.Write(body) // may fail once the server has answered and closed
+	if hangUp {
+		return nil, "", nil
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, requestURI, err)
+		return nil, "", err
 	}
-	body, _ := io.ReadAll(resp.Body)
+	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	return resp, string(body)
+	return resp, string(b), nil
 }

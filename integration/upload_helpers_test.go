@@ -1,10 +1,8 @@
 package integration
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"testing"
@@ -91,29 +89,12 @@ func do(t *testing.T, method, url string, body io.Reader, length int64, headers 
 	return resp, string(b)
 }
 
-// sendRaw writes a request head and then body bytes on a bare connection,
+// sendRaw writes a PUT head and then body bytes on a bare connection,
 // exactly as given (a lying Content-Length, a body cut short), and reads
 // the first response if one comes.
 func sendRaw(t *testing.T, addr, head string, body []byte, hangUp bool) (*http.Response, error) {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(20 * time.Second))
-	if _, err := io.WriteString(conn, head); err != nil {
-		t.Fatal(err)
-	}
-	conn.Write(body) // may fail once the server has answered and closed
-	if hangUp {
-		return nil, nil
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err == nil {
-		io.ReadAll(resp.Body)
-		resp.Body.Close()
-	}
+	resp, _, err := rawExchange(t, addr, "PUT", head, body, hangUp)
 	return resp, err
 }
 

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -15,6 +16,9 @@ func Tree(t testing.TB, dir string) map[string]string {
 	t.Helper()
 	m := map[string]string{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed while we walked: a server cleaning up
+		}
 		if err != nil {
 			return err
 		}
@@ -28,6 +32,9 @@ func Tree(t testing.TB, dir string) map[string]string {
 			m[rel] = "dir"
 		default:
 			b, err := os.ReadFile(p)
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
 			m[rel] = string(b)
 			return err
 		}
