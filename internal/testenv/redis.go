@@ -72,17 +72,21 @@ func (r *Redis) Start() {
 	}
 }
 
-func (r *Redis) ping() bool {
-	c, err := net.DialTimeout("tcp", r.Addr, 200*time.Millisecond)
+func (r *Redis) ping() bool { return RedisCommand(r.Addr, "PING") == "+PONG\r\n" }
+
+// RedisCommand sends one inline command and returns the raw reply ("" when
+// nothing answers).
+func RedisCommand(addr, line string) string {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 	if err != nil {
-		return false
+		return ""
 	}
 	defer c.Close()
-	fmt.Fprint(c, "PING\r\n")
-	buf := make([]byte, 7)
+	fmt.Fprint(c, line+"\r\n")
+	buf := make([]byte, 512)
 	c.SetReadDeadline(time.Now().Add(time.Second))
 	n, _ := c.Read(buf)
-	return string(buf[:n]) == "+PONG\r\n"
+	return string(buf[:n])
 }
 
 // Stop kills the server and holds its port; Start brings it back empty.
