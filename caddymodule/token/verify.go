@@ -2,6 +2,7 @@ package token
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -87,7 +88,7 @@ func (v *Verifier) Parse(raw string) (*Claims, Reason) {
 	case err != nil:
 		return nil, MalformedToken
 	}
-	if c.check() != nil {
+	if c.check() != nil || checkClaimNames(strings.Split(raw, ".")[1]) != nil {
 		return nil, MalformedToken
 	}
 	// RFC 7519 4.1.3: a token that names audiences is for them only, so a

@@ -53,6 +53,11 @@ func TestVerify(t *testing.T) {
 		{name: "empty", tok: "", want: token.MissingToken},
 		{name: "too long", tok: good + strings.Repeat("A", token.MaxTokenLength), want: token.MalformedToken},
 
+		// Payloads other libraries could read differently.
+		{name: "claim named twice", tok: rawJWS(hsHeader(), extraMember(`"p":["/"]`), hmacSigner(testSecret)), want: token.MalformedToken},
+		{name: "claim name in other case", tok: rawJWS(hsHeader(), extraMember(`"P":["/"]`), hmacSigner(testSecret)), want: token.MalformedToken},
+		{name: "unknown claim ignored", tok: rawJWS(hsHeader(), extraMember(`"app":{"p":["/"]}`), hmacSigner(testSecret))},
+
 		// alg none and friends.
 		{name: "alg none with kid", tok: rawJWS(with(hsHeader(), "alg", "none"), claimsAt(nil), noSig), want: token.AlgMismatch},
 		{name: "alg none without kid, one key", keys: onlyHS, tok: rawJWS(map[string]any{"alg": "none"}, claimsAt(nil), noSig), want: token.AlgMismatch},
@@ -242,6 +247,13 @@ func ttl() token.Verifier { return token.Verifier{Leeway: 30 * time.Second, MaxT
 
 func hsTok(overrides map[string]any) string {
 	return rawJWS(hsHeader(), claimsAt(overrides), hmacSigner(testSecret))
+}
+
+// extraMember is the JSON of a valid claim set with one more member added
+// by hand, as no JSON encoder would write it.
+func extraMember(member string) string {
+	b := mustJSON(claimsAt(nil))
+	return string(b[:len(b)-1]) + "," + member + "}"
 }
 
 func mustJSON(v any) []byte {
