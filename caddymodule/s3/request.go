@@ -2,7 +2,6 @@ package s3
 
 import (
 	"fmt"
-	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -109,7 +108,7 @@ func (t *Transport) outbound(r *http.Request) (*http.Request, operation, *refusa
 		if claims != nil && claims.MaxBytes > 0 && r.ContentLength > claims.MaxBytes {
 			return nil, 0, refuse(http.StatusRequestEntityTooLarge, "upload exceeds %d bytes", claims.MaxBytes)
 		}
-		if claims != nil && !allowsContentType(claims.ContentTypes, r.Header.Get("Content-Type")) {
+		if claims != nil && !token.AllowsMediaType(claims.ContentTypes, r.Header.Get("Content-Type")) {
 			return nil, 0, refuse(http.StatusUnsupportedMediaType, "content type not allowed by the token")
 		}
 		copyHeaders(out.Header, r.Header, writeHeaders)
@@ -227,22 +226,4 @@ func withoutDefaultPort(u *url.URL) string {
 		return host
 	}
 	return u.Host
-}
-
-// allowsContentType reports whether an upload's declared media type is one
-// the token lists; an empty list allows any, an absent type none of a list.
-func allowsContentType(allowed []string, contentType string) bool {
-	if len(allowed) == 0 {
-		return true
-	}
-	media, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return false
-	}
-	for _, a := range allowed {
-		if strings.EqualFold(a, media) {
-			return true
-		}
-	}
-	return false
 }

@@ -1,6 +1,10 @@
 package token
 
-import "net/netip"
+import (
+	"mime"
+	"net/netip"
+	"strings"
+)
 
 // Request is what a gateway knows about a request when it judges it.
 type Request struct {
@@ -54,6 +58,26 @@ func (c *Claims) allowsIP(ip netip.Addr) bool {
 	ip = ip.Unmap()
 	for _, p := range c.prefixes {
 		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowsMediaType reports whether a declared Content-Type is one of allowed
+// (the ctypes rule, also used for a site's own list): only the media type
+// counts, parameters such as charset are ignored, case is not; an empty
+// list allows any type, and a missing or unparsable type passes no list.
+func AllowsMediaType(allowed []string, contentType string) bool {
+	if len(allowed) == 0 {
+		return true
+	}
+	media, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	for _, a := range allowed {
+		if strings.EqualFold(strings.TrimSpace(a), media) {
 			return true
 		}
 	}

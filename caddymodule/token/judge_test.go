@@ -90,3 +90,25 @@ func TestReasonStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestAllowsMediaType(t *testing.T) {
+	for _, tc := range []struct {
+		allowed []string
+		ct      string
+		want    bool
+	}{
+		{nil, "", true},
+		{nil, "anything/at-all", true},
+		{[]string{"image/png"}, "image/png", true},
+		{[]string{"image/png"}, "IMAGE/PNG; charset=x", true},
+		{[]string{" text/plain "}, "text/plain; charset=utf-8", true},
+		{[]string{"image/png"}, "image/jpeg", false},
+		{[]string{"image/png"}, "", false},
+		{[]string{"image/png"}, "image/png;;;", false},
+		{[]string{"image/png"}, "image/pngx", false},
+	} {
+		if got := token.AllowsMediaType(tc.allowed, tc.ct); got != tc.want {
+			t.Errorf("AllowsMediaType(%q, %q) = %v, want %v", tc.allowed, tc.ct, got, tc.want)
+		}
+	}
+}

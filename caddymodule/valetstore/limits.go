@@ -1,9 +1,6 @@
 package valetstore
 
 import (
-	"mime"
-	"strings"
-
 	"github.com/valetkey/caddy-valet/caddymodule/token"
 )
 
@@ -41,31 +38,13 @@ func tighter(a, b int64) int64 {
 	}
 }
 
-// allowsType reports whether a declared Content-Type is in every list. Only
-// the media type counts (parameters like charset are ignored), compared
-// case-insensitively; a missing or unparsable type passes only when no list
-// restricts types.
+// allowsType reports whether a declared Content-Type is in every list,
+// by the token package's ctypes rule.
 func (l limits) allowsType(declared string) bool {
-	if len(l.types) == 0 {
-		return true
-	}
-	mt, _, err := mime.ParseMediaType(declared)
-	if err != nil {
-		return false
-	}
 	for _, list := range l.types {
-		if !containsFold(list, mt) {
+		if !token.AllowsMediaType(list, declared) {
 			return false
 		}
 	}
 	return true
-}
-
-func containsFold(list []string, s string) bool {
-	for _, x := range list {
-		if strings.EqualFold(strings.TrimSpace(x), s) {
-			return true
-		}
-	}
-	return false
 }
