@@ -18,11 +18,7 @@ func TestGateOptions(t *testing.T) {
 	mustWrite(t, filepath.Join(root, "private/a.txt"), "private")
 	pass := testenv.Addr(testenv.FreePort(t))
 	routed := testenv.Addr(testenv.FreePort(t))
-	caddyfile := fmt.Sprintf(`{
-	admin {ADMIN}
-	auto_https off
-}
-http://%s {
+	caddyfile := fmt.Sprintf(`http://%s {
 	root * %s
 	valet {
 		key hs1 hs256 {file.%s}

@@ -69,11 +69,7 @@ func startGateway(t *testing.T) *gateway {
 		leeway 30s
 		max_ttl 1h
 	}`, g.keys.hsFile, g.keys.edPub)
-	caddyfile := fmt.Sprintf(`{
-	admin {ADMIN}
-	auto_https off
-}
-http://%s {
+	caddyfile := fmt.Sprintf(`http://%s {
 	log {
 		output file %s
 		format filter {

@@ -140,8 +140,7 @@ func BenchmarkLoadGateSmallFile(b *testing.B) {
 	site := func(addr, handlers string) string {
 		return fmt.Sprintf("http://%s {\n\troot * %s\n\t%s\n\tfile_server\n}\n", addr, root, handlers)
 	}
-	caddyfile := "{\n\tadmin {ADMIN}\n\tauto_https off\n}\n" +
-		site(sites["plain"], "") +
+	caddyfile := site(sites["plain"], "") +
 		site(sites["gated"], gate("")) +
 		site(sites["bolt"], gate("revocation bolt")) +
 		site(sites["redis"], gate("revocation redis {\n\t\t\taddresses "+redis.Addr+"\n\t\t}"))

@@ -26,11 +26,7 @@ type revGateway struct {
 func startRevGateway(t *testing.T, k *keys, root, revocationBlock string) *revGateway {
 	t.Helper()
 	g := &revGateway{site: testenv.Addr(testenv.FreePort(t))}
-	caddyfile := fmt.Sprintf(`{
-	admin {ADMIN}
-	auto_https off
-}
-http://%s {
+	caddyfile := fmt.Sprintf(`http://%s {
 	root * %s
 	valet {
 		key hs1 hs256 {file.%s}

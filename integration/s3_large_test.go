@@ -42,7 +42,7 @@ func startS3Direct(t testing.TB) *s3Direct {
 	}
 	d.addr = testenv.Addr(testenv.FreePort(t))
 	gate := fmt.Sprintf("valet {\n\t\tkey hs1 hs256 {file.%s}\n\t}", keyFile)
-	caddyfile := "{\n\tadmin {ADMIN}\n\tauto_https off\n}\n" + s3Caddyfile(d.addr, gate, d.store.addr,
+	caddyfile := s3Caddyfile(d.addr, gate, d.store.addr,
 		"bucket "+s3Bucket+"\n\t\t\taccess_key_id "+s3Access+"\n\t\t\tsecret_access_key "+s3Secret)
 	d.Caddy = testenv.StartCaddy(t, caddyfile, "http://"+d.addr+"/")
 	return d

@@ -36,8 +36,7 @@ func startS3Gateway(t *testing.T) *s3Gateway {
 	gate := fmt.Sprintf("valet {\n\t\tkey hs1 hs256 {file.%s}\n\t}", g.keys.hsFile)
 	creds := "access_key_id " + s3Access + "\n\t\t\tsecret_access_key {env.VALET_TEST_S3_SECRET}"
 	t.Setenv("VALET_TEST_S3_SECRET", s3Secret)
-	caddyfile := "{\n\tadmin {ADMIN}\n\tauto_https off\n}\n" +
-		s3Caddyfile(g.addr, gate, g.spy.addr, "bucket "+s3Bucket+"\n\t\t\tprefix store\n\t\t\tlisting\n\t\t\t"+creds) +
+	caddyfile := s3Caddyfile(g.addr, gate, g.spy.addr, "bucket "+s3Bucket+"\n\t\t\tprefix store\n\t\t\tlisting\n\t\t\t"+creds) +
 		s3Caddyfile(g.badAddr, "", g.store.addr, "bucket "+s3Bucket+"\n\t\t\taccess_key_id "+s3Access+"\n\t\t\tsecret_access_key WRONG")
 	g.Caddy = testenv.StartCaddy(t, caddyfile, "http://"+g.addr+"/")
 	g.spy.take()
@@ -333,7 +332,7 @@ func TestS3VirtualHostedAndRegion(t *testing.T) {
 		return s3Caddyfile(a, "", store.addr, "bucket "+s3Bucket+"\n\t\t\tregion "+region+
 			"\n\t\t\tendpoint s3.test\n\t\t\taddressing virtual\n\t\t\tlisting\n\t\t\taccess_key_id "+s3Access+"\n\t\t\tsecret_access_key "+s3Secret)
 	}
-	c := testenv.StartCaddy(t, "{\n\tadmin {ADMIN}\n\tauto_https off\n}\n"+site(addr, "eu-test-1")+site(wrongRegion, "us-east-1"), "http://"+addr+"/")
+	c := testenv.StartCaddy(t, site(addr, "eu-test-1")+site(wrongRegion, "us-east-1"), "http://"+addr+"/")
 
 	res, body := send(t, "GET", "http://"+addr+escaped("/dir/a b+c.txt"), nil)
 	expect(t, "virtual-hosted GET", res, 200)

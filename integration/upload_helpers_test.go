@@ -26,11 +26,7 @@ type storeGateway struct {
 func startStoreGateway(t *testing.T, root, storeOptions, gateOptions string) *storeGateway {
 	t.Helper()
 	g := &storeGateway{addr: testenv.Addr(testenv.FreePort(t)), root: root, keys: newKeys(t)}
-	caddyfile := fmt.Sprintf(`{
-	admin {ADMIN}
-	auto_https off
-}
-http://%s {
+	caddyfile := fmt.Sprintf(`http://%s {
 	root * %s
 	valet {
 		key hs1 hs256 {file.%s}

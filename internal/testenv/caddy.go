@@ -49,6 +49,10 @@ func RepoRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
+// testGlobals are the global options of a test Caddyfile that brings none:
+// the admin endpoint on its own free port, and no certificates.
+const testGlobals = "{\n\tadmin {ADMIN}\n\tauto_https off\n}\n"
+
 // Caddy is a running Caddy process started from a Caddyfile.
 type Caddy struct {
 	Cmd       *exec.Cmd
@@ -61,15 +65,18 @@ type Caddy struct {
 // Logs returns everything the process wrote to stdout and stderr so far.
 func (c *Caddy) Logs() string { return c.logs.String() }
 
-// StartCaddy writes the Caddyfile and runs our Caddy build on it. The
-// Caddyfile should contain the placeholder {ADMIN} in its global options
-// (`admin {ADMIN}`); it is replaced with a free loopback address. ready
-// is a URL polled until it answers at all.
+// StartCaddy writes the Caddyfile and runs our Caddy build on it. A
+// Caddyfile without global options gets testGlobals; one with its own must
+// say `admin {ADMIN}`. {ADMIN} becomes a free loopback address. ready is a
+// URL polled until it answers at all.
 func StartCaddy(t testing.TB, caddyfile, ready string) *Caddy {
 	t.Helper()
 	bin := CaddyBinary(t)
 	dir := t.TempDir()
 	c := &Caddy{AdminAddr: Addr(FreePort(t)), Dir: dir, logs: &syncBuffer{}}
+	if !strings.HasPrefix(strings.TrimSpace(caddyfile), "{") {
+		caddyfile = testGlobals + caddyfile
+	}
 	caddyfile = strings.ReplaceAll(caddyfile, "{ADMIN}", c.AdminAddr)
 	cfgPath := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(cfgPath, []byte(caddyfile), 0o600); err != nil {
