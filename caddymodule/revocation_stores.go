@@ -147,7 +147,9 @@ func (r *RedisRevocationStore) OpenStore() (revocation.Store, error) {
 	if r.TLS {
 		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	return revocation.NewRedis(redis.NewUniversalClient(o), revocation.RedisOptions{Prefix: r.KeyPrefix}), nil
+	return revocation.NewRedis(redis.NewUniversalClient(o), revocation.RedisOptions{
+		Prefix: r.KeyPrefix, Observer: revocationObserver{},
+	}), nil
 }
 
 type redisLogger struct{ l *zap.Logger }

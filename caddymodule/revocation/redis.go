@@ -20,7 +20,9 @@ const DefaultPrefix = "valet:"
 // writing the keys itself and publishing on the channel.
 type RedisStore struct {
 	client    redis.UniversalClient
+	cluster   *redis.ClusterClient // nil unless client is a Cluster client
 	prefix    string
+	observer  FeedObserver
 	listeners listeners
 	cancel    context.CancelFunc
 	done      sync.WaitGroup
@@ -33,7 +35,26 @@ type RedisOptions struct {
 	// PingEvery is how often an idle subscription is checked, which bounds
 	// how long a silently dead connection is taken for live.
 	PingEvery time.Duration
+	// Observer, if set, hears about the pub/sub feed (metrics).
+	Observer FeedObserver
 }
+
+// FeedObserver hears about a Redis store's pub/sub feed. It must not block.
+type FeedObserver interface {
+	// FeedUp says a subscription took effect; reconnect is false for the
+	// store's first one.
+	FeedUp(reconnect bool)
+	// FeedDown says the subscription was lost.
+	FeedDown()
+	// FeedMessage says a change was announced.
+	FeedMessage()
+}
+
+type nopFeedObserver struct{}
+
+func (nopFeedObserver) FeedUp(bool)  {}
+func (nopFeedObserver) FeedDown()    {}
+func (nopFeedObserver) FeedMessage() {}
 
 // NewRedis makes a store over a client (single node, Sentinel or Cluster,
 // as redis.NewUniversalClient chose) and starts listening on its channel.
@@ -45,8 +66,12 @@ func NewRedis(client redis.UniversalClient, o RedisOptions) *RedisStore {
 	if o.PingEvery <= 0 {
 		o.PingEvery = time.Second
 	}
+	if o.Observer == nil {
+		o.Observer = nopFeedObserver{}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &RedisStore{client: client, prefix: o.Prefix, cancel: cancel}
+	s := &RedisStore{client: client, prefix: o.Prefix, observer: o.Observer, cancel: cancel}
+	s.cluster, _ = client.(*redis.ClusterClient)
 	s.done.Add(1)
 	go s.subscribe(ctx, o.PingEvery)
 	return s
@@ -64,29 +89,42 @@ func (s *RedisStore) Channel() string { return s.prefix + "revocations" }
 // allTokens is the value of an entry without cutoff.
 const allTokens = "all"
 
-// Lookup implements Store: one pipelined round trip (one per node touched
-// on a Cluster), GET for the entry and PTTL for its expiry.
+// Lookup implements Store: one pipelined round trip (on a Cluster, one per
+// node touched, in parallel). A jti entry needs only PTTL (its value means
+// nothing); the others need GET for the cutoff and PTTL for the expiry.
 func (s *RedisStore) Lookup(ctx context.Context, subjects []Subject) ([]*Entry, error) {
 	pipe := s.client.Pipeline()
 	gets := make([]*redis.StringCmd, len(subjects))
 	ttls := make([]*redis.DurationCmd, len(subjects))
 	for i, sub := range subjects {
-		gets[i] = pipe.Get(ctx, s.Key(sub))
+		if sub.Kind != JTI {
+			gets[i] = pipe.Get(ctx, s.Key(sub))
+		}
 		ttls[i] = pipe.PTTL(ctx, s.Key(sub))
 	}
 	now := time.Now()
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("redis lookup: %w", err)
+		return nil, s.failed("lookup", err)
 	}
 	out := make([]*Entry, len(subjects))
 	for i, sub := range subjects {
 		e, err := decodeRedis(sub, gets[i], ttls[i], now)
 		if err != nil {
-			return nil, err
+			return nil, s.failed("lookup", err)
 		}
 		out[i] = e
 	}
 	return out, nil
+}
+
+// failed wraps a store error. On a Cluster it also asks the client to
+// reload the slot map, so that once a replica has taken over from a failed
+// primary the next call goes to it.
+func (s *RedisStore) failed(op string, err error) error {
+	if s.cluster != nil && !errors.Is(err, context.Canceled) {
+		s.cluster.ReloadState(context.Background())
+	}
+	return fmt.Errorf("redis %s: %w", op, err)
 }
 
 // Revoke implements Store.
@@ -100,7 +138,7 @@ func (s *RedisStore) Revoke(ctx context.Context, e Entry) error {
 		args.ExpireAt = e.Expires
 	}
 	if err := s.client.SetArgs(ctx, s.Key(e.Subject), v, args).Err(); err != nil {
-		return fmt.Errorf("redis revoke %s: %w", e.Subject, err)
+		return s.failed("revoke "+e.Subject.String(), err)
 	}
 	return s.announce(ctx, e.Subject.String())
 }
@@ -109,14 +147,20 @@ func (s *RedisStore) Revoke(ctx context.Context, e Entry) error {
 func (s *RedisStore) Remove(ctx context.Context, sub Subject) (bool, error) {
 	n, err := s.client.Del(ctx, s.Key(sub)).Result()
 	if err != nil {
-		return false, fmt.Errorf("redis remove %s: %w", sub, err)
+		return false, s.failed("remove "+sub.String(), err)
 	}
 	return n > 0, s.announce(ctx, sub.String())
 }
 
+// announce publishes a change: SPUBLISH on a Cluster (sharded pub/sub, see
+// redis_pubsub.go), PUBLISH otherwise.
 func (s *RedisStore) announce(ctx context.Context, msg string) error {
-	if err := s.client.Publish(ctx, s.Channel(), msg).Err(); err != nil {
-		return fmt.Errorf("redis announce %s: %w", msg, err)
+	publish := s.client.Publish
+	if s.cluster != nil {
+		publish = s.client.SPublish
+	}
+	if err := publish(ctx, s.Channel(), msg).Err(); err != nil {
+		return s.failed("announce "+msg, err)
 	}
 	return nil
 }
@@ -138,13 +182,13 @@ func (s *RedisStore) List(ctx context.Context) ([]Entry, error) {
 		return it.Err()
 	}
 	var err error
-	if cc, ok := s.client.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	if s.cluster != nil {
+		err = s.cluster.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
 	} else {
 		err = scan(ctx, s.client)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("redis list: %w", err)
+		return nil, s.failed("list", err)
 	}
 	var subs []Subject
 	for _, k := range keys {
@@ -176,7 +220,7 @@ return n`)
 func (s *RedisStore) Use(ctx context.Context, jti string, expires time.Time) (int64, error) {
 	n, err := useScript.Run(ctx, s.client, []string{s.UsesKey(jti)}, expires.UnixMilli()).Int64()
 	if err != nil {
-		return 0, fmt.Errorf("redis use: %w", err)
+		return 0, s.failed("use", err)
 	}
 	return n, nil
 }
@@ -191,23 +235,30 @@ func (s *RedisStore) Close() error {
 	return s.client.Close()
 }
 
-// decodeRedis reads an entry. A value that is not a cutoff revokes every
-// token of the subject: a malformed hand-written entry errs on the safe side.
+// decodeRedis reads an entry (get is nil for a jti, whose presence and
+// expiry PTTL tells). A value that is not a cutoff revokes every token of
+// the subject: a malformed hand-written entry errs on the safe side.
 func decodeRedis(sub Subject, get *redis.StringCmd, ttl *redis.DurationCmd, now time.Time) (*Entry, error) {
-	v, err := get.Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
+	d, err := ttl.Result()
 	if err != nil {
 		return nil, fmt.Errorf("redis lookup %s: %w", sub, err)
 	}
 	e := &Entry{Subject: sub}
-	if sub.Kind != JTI {
+	if get != nil {
+		v, err := get.Result()
+		if errors.Is(err, redis.Nil) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("redis lookup %s: %w", sub, err)
+		}
 		if sec, err := strconv.ParseInt(v, 10, 64); err == nil && sec > 0 {
 			e.Before = time.Unix(sec, 0)
 		}
+	} else if d == -2 { // no such key
+		return nil, nil
 	}
-	if d, err := ttl.Result(); err == nil && d > 0 {
+	if d > 0 {
 		e.Expires = now.Add(d).Truncate(time.Millisecond)
 	}
 	return e, nil
