@@ -22,6 +22,7 @@ type RedisStore struct {
 	client    redis.UniversalClient
 	cluster   *redis.ClusterClient // nil unless client is a Cluster client
 	prefix    string
+	replicas  int
 	observer  FeedObserver
 	listeners listeners
 	cancel    context.CancelFunc
@@ -37,6 +38,11 @@ type RedisOptions struct {
 	PingEvery time.Duration
 	// Observer, if set, hears about the pub/sub feed (metrics).
 	Observer FeedObserver
+	// WaitReplicas, when positive, makes every write (revocation, removal,
+	// use count) wait until that many replicas have it (Redis WAIT) before
+	// it counts as done, so that a failover to a replica cannot lose it.
+	// A write not acknowledged in time is an error (the gate fails closed).
+	WaitReplicas int
 }
 
 // FeedObserver hears about a Redis store's pub/sub feed. It must not block.
@@ -70,7 +76,7 @@ func NewRedis(client redis.UniversalClient, o RedisOptions) *RedisStore {
 		o.Observer = nopFeedObserver{}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &RedisStore{client: client, prefix: o.Prefix, observer: o.Observer, cancel: cancel}
+	s := &RedisStore{client: client, prefix: o.Prefix, replicas: o.WaitReplicas, observer: o.Observer, cancel: cancel}
 	s.cluster, _ = client.(*redis.ClusterClient)
 	s.done.Add(1)
 	go s.subscribe(ctx, o.PingEvery)
@@ -137,7 +143,8 @@ func (s *RedisStore) Revoke(ctx context.Context, e Entry) error {
 	if !e.Expires.IsZero() {
 		args.ExpireAt = e.Expires
 	}
-	if err := s.client.SetArgs(ctx, s.Key(e.Subject), v, args).Err(); err != nil {
+	key := s.Key(e.Subject)
+	if _, err := s.write(ctx, key, func(p redis.Pipeliner) redis.Cmder { return p.SetArgs(ctx, key, v, args) }); err != nil {
 		return s.failed("revoke "+e.Subject.String(), err)
 	}
 	return s.announce(ctx, e.Subject.String())
@@ -145,10 +152,12 @@ func (s *RedisStore) Revoke(ctx context.Context, e Entry) error {
 
 // Remove implements Store.
 func (s *RedisStore) Remove(ctx context.Context, sub Subject) (bool, error) {
-	n, err := s.client.Del(ctx, s.Key(sub)).Result()
+	key := s.Key(sub)
+	cmd, err := s.write(ctx, key, func(p redis.Pipeliner) redis.Cmder { return p.Del(ctx, key) })
 	if err != nil {
 		return false, s.failed("remove "+sub.String(), err)
 	}
+	n := cmd.(*redis.IntCmd).Val()
 	return n > 0, s.announce(ctx, sub.String())
 }
 
@@ -218,11 +227,68 @@ return n`)
 
 // Use implements Store with INCR in a Lua script, atomic on the server.
 func (s *RedisStore) Use(ctx context.Context, jti string, expires time.Time) (int64, error) {
-	n, err := useScript.Run(ctx, s.client, []string{s.UsesKey(jti)}, expires.UnixMilli()).Int64()
+	keys := []string{s.UsesKey(jti)}
+	var (
+		n   int64
+		err error
+	)
+	if s.replicas == 0 {
+		n, err = useScript.Run(ctx, s.client, keys, expires.UnixMilli()).Int64()
+	} else {
+		var cmd redis.Cmder
+		cmd, err = s.write(ctx, keys[0], func(p redis.Pipeliner) redis.Cmder {
+			return useScript.Eval(ctx, p, keys, expires.UnixMilli())
+		})
+		if err == nil {
+			n, err = cmd.(*redis.Cmd).Int64()
+		}
+	}
 	if err != nil {
 		return 0, s.failed("use", err)
 	}
 	return n, nil
+}
+
+// write runs one write command on key and, with WaitReplicas, WAITs for
+// the replicas on the same connection of the key's primary, pipelined. It
+// returns the write's command.
+func (s *RedisStore) write(ctx context.Context, key string, cmd func(redis.Pipeliner) redis.Cmder) (redis.Cmder, error) {
+	if s.replicas == 0 {
+		p := s.client.Pipeline()
+		c := cmd(p)
+		_, err := p.Exec(ctx)
+		return c, err
+	}
+	var node redis.Cmdable = s.client
+	if s.cluster != nil {
+		n, err := s.cluster.MasterForKey(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		node = n
+	}
+	wait := 100 * time.Millisecond
+	if dl, ok := ctx.Deadline(); ok {
+		// Redis ends a timed-out WAIT only on its next cron tick (up to
+		// 100ms late): leave that much for the reply. WAIT 0 would block
+		// for ever.
+		left := time.Until(dl)
+		wait = max(left-max(left/2, 120*time.Millisecond), time.Millisecond)
+	}
+	var c redis.Cmder
+	var acked *redis.Cmd
+	_, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
+		c = cmd(p)
+		acked = p.Do(ctx, "WAIT", s.replicas, wait.Milliseconds())
+		return nil
+	})
+	if err != nil {
+		return c, err
+	}
+	if n, _ := acked.Int64(); n < int64(s.replicas) {
+		return c, fmt.Errorf("%d of %d replicas acknowledged the write within %v", n, s.replicas, wait)
+	}
+	return c, nil
 }
 
 // Watch implements Store.

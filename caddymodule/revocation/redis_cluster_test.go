@@ -1,6 +1,7 @@
 package revocation
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +18,11 @@ import (
 // each other's entries.
 func newClusterStore(t testing.TB, cl *testenv.RedisCluster, prefix string) *RedisStore {
 	t.Helper()
+	return newClusterStoreWaiting(t, cl, prefix, 0)
+}
+
+func newClusterStoreWaiting(t testing.TB, cl *testenv.RedisCluster, prefix string, replicas int) *RedisStore {
+	t.Helper()
 	s := NewRedis(redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs:                 cl.Addrs(),
 		IsClusterMode:         true,
@@ -24,7 +30,7 @@ func newClusterStore(t testing.TB, cl *testenv.RedisCluster, prefix string) *Red
 		DialTimeout:           200 * time.Millisecond,
 		MaxRetries:            -1,
 		DialerRetries:         1,
-	}), RedisOptions{Prefix: prefix, PingEvery: 200 * time.Millisecond})
+	}), RedisOptions{Prefix: prefix, PingEvery: 200 * time.Millisecond, WaitReplicas: replicas})
 	t.Cleanup(func() { s.Close() })
 	return s
 }
@@ -73,6 +79,40 @@ func TestRedisCluster(t *testing.T) {
 			if (e != nil) != (i == len(subs)-1) {
 				t.Errorf("Lookup(%s) = %v", subs[i], e)
 			}
+		}
+	})
+
+	// With WaitReplicas, a write is done once the replica of the key's
+	// primary has it; asking for more replicas than exist fails the write.
+	t.Run("WritesWaitForReplicas", func(t *testing.T) {
+		c, cc := ctx(t), context.Background()
+		one := newClusterStoreWaiting(t, cl, "wait1:", 1)
+		testRevokeLookup(t, one)
+		if n, err := one.Use(c, "counted-token", time.Now().Add(time.Minute)); n != 1 || err != nil {
+			t.Fatalf("Use = %d, %v", n, err)
+		}
+		e := Entry{Subject: Subject{JTI, "replicated-token"}}
+		if err := e.Normalize(time.Now(), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if err := one.Revoke(c, e); err != nil {
+			t.Fatal(err)
+		}
+		replica := cl.Replicas(cl.PrimaryFor(one.Key(e.Subject)))[0]
+		if reply := testenv.RedisCommand(replica.Addr, "READONLY\r\nEXISTS "+one.Key(e.Subject)); !strings.HasSuffix(reply, ":1\r\n") {
+			t.Errorf("the replica does not have the acknowledged revocation: %q", reply)
+		}
+
+		two := newClusterStoreWaiting(t, cl, "wait2:", 2)
+		tctx, cancel := context.WithTimeout(cc, 300*time.Millisecond)
+		defer cancel()
+		if err := two.Revoke(tctx, e); err == nil || !strings.Contains(err.Error(), "1 of 2 replicas") {
+			t.Errorf("Revoke waiting for 2 replicas of 1: %v", err)
+		}
+		tctx, cancel = context.WithTimeout(cc, 300*time.Millisecond)
+		defer cancel()
+		if _, err := two.Use(tctx, "counted-token", time.Now().Add(time.Minute)); err == nil {
+			t.Error("Use waiting for 2 replicas of 1 succeeded")
 		}
 	})
 

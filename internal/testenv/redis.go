@@ -125,8 +125,9 @@ func (r *Redis) WaitReplicating(limit time.Duration) {
 	}
 }
 
-// RedisCommand sends one inline command and returns the raw reply, read
-// whole ("" when nothing answers).
+// RedisCommand sends inline commands (several separated by "\r\n", on one
+// connection) and returns the raw replies, read whole ("" when nothing
+// answers).
 func RedisCommand(addr, line string) string {
 	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 	if err != nil {
@@ -136,7 +137,12 @@ func RedisCommand(addr, line string) string {
 	fmt.Fprint(c, line+"\r\n")
 	c.SetReadDeadline(time.Now().Add(2 * time.Second))
 	var out strings.Builder
-	readReply(bufio.NewReader(c), &out)
+	br := bufio.NewReader(c)
+	for range strings.Count(line, "\r\n") + 1 {
+		if readReply(br, &out) != nil {
+			break
+		}
+	}
 	return out.String()
 }
 
