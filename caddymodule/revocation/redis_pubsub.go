@@ -24,6 +24,10 @@ import (
 // applies), resubscribes to the promoted replica, and drops its cached
 // answers, since messages sent meanwhile are lost.
 
+// replyWait bounds how long the subscriber waits for the server to confirm
+// a subscription or answer a ping.
+const replyWait = 500 * time.Millisecond
+
 // subscribe listens for announced changes until ctx ends. The feed is live
 // from each (re)subscription until the connection fails or a ping goes
 // unanswered; every resubscription invalidates everything, since messages
@@ -66,22 +70,34 @@ func (s *RedisStore) open(ctx context.Context) (*redis.PubSub, int, error) {
 // listen runs one subscription until it fails; it reports whether the
 // subscription took effect.
 func (s *RedisStore) listen(ctx context.Context, pingEvery time.Duration, backoff *time.Duration, reconnect bool) (up bool) {
-	ps, need, err := s.open(ctx)
+	// Connecting includes the handshake, which a hung server never
+	// answers: bound it, or it waits for the client's read timeout.
+	octx, cancel := context.WithTimeout(ctx, replyWait)
+	ps, need, err := s.open(octx)
+	cancel()
 	if err != nil {
 		return false
 	}
 	defer ps.Close()
 	pinged := false
 	for ctx.Err() == nil {
-		msg, err := ps.ReceiveTimeout(ctx, pingEvery)
+		// A quiet channel is probed every pingEvery; the subscription's
+		// confirmation and a pong must come within replyWait, so that a
+		// hung server (or a failed-over one) is left quickly.
+		wait := pingEvery
+		if !up || pinged {
+			wait = min(pingEvery, replyWait)
+		}
+		// The deadline also bounds a reconnection inside ReceiveTimeout.
+		rctx, cancel := context.WithTimeout(ctx, wait+replyWait)
+		msg, err := ps.ReceiveTimeout(rctx, wait)
+		cancel()
 		if err != nil {
 			var ne net.Error
 			if pinged || !errors.As(err, &ne) || !ne.Timeout() {
 				return up
 			}
-			// Quiet channel: probe the connection; the pong must arrive
-			// within the next pingEvery.
-			if ps.Ping(ctx) != nil {
+			if !up || ps.Ping(ctx) != nil {
 				return up
 			}
 			pinged = true
