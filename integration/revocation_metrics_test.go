@@ -3,6 +3,9 @@ package integration
 import (
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -103,6 +106,20 @@ func TestRevocationMetricsScrape(t *testing.T) {
 	}
 	if v, _ := metric(body, "caddy_valet_revocation_last_invalidation_timestamp_seconds"); v > float64(time.Now().Unix()+1) {
 		t.Errorf("last invalidation in the future: %v", v)
+	}
+	// Every series the example Grafana dashboard queries exists.
+	dash, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "examples", "grafana-revocation.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile(`caddy_valet_[a-z_]+`).FindAllString(string(dash), -1)
+	if len(names) < 8 {
+		t.Fatalf("the dashboard queries %d series", len(names))
+	}
+	for _, name := range names {
+		if !strings.Contains(body, "\n"+name) {
+			t.Errorf("the dashboard queries %s, which the gateway does not expose", name)
+		}
 	}
 	if t.Failed() {
 		t.Logf("scrape:\n%s", body)

@@ -50,6 +50,17 @@ func TestRedisCluster(t *testing.T) {
 	t.Run("EntriesExpire", func(t *testing.T) { testExpiry(t, open(t)) })
 	t.Run("UseIsAtomic", func(t *testing.T) { testUse(t, open(t)) })
 
+	// A key_prefix with a hash tag puts every key and the channel in one
+	// slot: still no multi-key operation, so it works the same.
+	t.Run("HashTaggedPrefix", func(t *testing.T) {
+		s := newClusterStore(t, cl, "{valet}:")
+		if cl.PrimaryFor(s.Key(Subject{JTI, "a"})) != cl.PrimaryFor(s.UsesKey("b")) {
+			t.Fatal("hash-tagged keys on different primaries")
+		}
+		testRevokeLookup(t, s)
+		testUse(t, s)
+	})
+
 	t.Run("LookupSpansShards", func(t *testing.T) {
 		s := open(t).(*RedisStore)
 		c := ctx(t)
