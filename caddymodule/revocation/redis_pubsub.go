@@ -81,11 +81,12 @@ func (s *RedisStore) listen(ctx context.Context, pingEvery time.Duration, backof
 	defer ps.Close()
 	pinged := false
 	for ctx.Err() == nil {
-		// A quiet channel is probed every pingEvery; the subscription's
-		// confirmation and a pong must come within replyWait, so that a
-		// hung server (or a failed-over one) is left quickly.
+		// A quiet channel is probed every pingEvery and the pong must come
+		// within the next pingEvery; the subscription's confirmation must
+		// come within replyWait, so that a hung server (or a failed-over
+		// one) is left quickly.
 		wait := pingEvery
-		if !up || pinged {
+		if !up {
 			wait = min(pingEvery, replyWait)
 		}
 		// The deadline also bounds a reconnection inside ReceiveTimeout.
