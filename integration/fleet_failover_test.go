@@ -63,10 +63,14 @@ func failoverUnderLoad(t *testing.T, fleet []*revGateway, k *keys, fail, restore
 	fail()
 	recovered := waitRecovered(t, l, fleet, k, failAt, 30*time.Second)
 	time.Sleep(time.Second) // load on the recovered fleet
+	stopAt := l.since()
 	samples := l.Stop()
 	stopped = true
 	rep := checkFailover(t, samples, failAt, storeTimeout+750*time.Millisecond)
-	t.Logf("failover under load: %v; every gateway admits fresh tokens again %dms after the failure", rep, recovered.Milliseconds())
+	t.Logf("failover under load: %v; every gateway admitted 20 fresh tokens in a row %dms after the failure", rep, recovered.Milliseconds())
+	if rep.unavailable > 0 && failAt+rep.lastErr > stopAt-500*time.Millisecond {
+		t.Errorf("503s until %v after the failure, within 500ms of the load's end: not recovered", rep.lastErr)
+	}
 
 	for i, g := range fleet {
 		for _, tok := range late {

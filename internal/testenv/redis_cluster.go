@@ -87,7 +87,8 @@ func (c *RedisCluster) Replicas(primary *Redis) []*Redis {
 }
 
 // WaitHealthy waits until every running node says the cluster is ok with
-// all slots served, and every running replica's link is up.
+// all slots served, every running replica's link is up and every primary
+// with a running replica counts it online.
 func (c *RedisCluster) WaitHealthy(limit time.Duration) {
 	c.t.Helper()
 	deadline := time.Now().Add(limit)
@@ -112,6 +113,11 @@ func (c *RedisCluster) healthy() bool {
 		switch n.Info("role") {
 		case "master":
 			primaries++
+			// A primary with a running replica must count it online (WAIT
+			// counts only those).
+			if len(c.Replicas(n)) > 0 && !strings.Contains(n.Info("slave0"), "state=online") {
+				return false
+			}
 		case "slave":
 			if n.Info("master_link_status") != "up" {
 				return false
