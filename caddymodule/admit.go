@@ -18,13 +18,14 @@ var methodOverrides = []string{"X-Http-Method-Override", "X-Http-Method", "X-Met
 // admit prepares an allowed request for the next handler: exactly the
 // judged path, no token in the query, no method override, the grant in the
 // context and placeholders, and no Referer leak from what it serves.
-func (h *Handler) admit(w http.ResponseWriter, r *http.Request, c *token.Claims, path, query string) *http.Request {
-	r.URL.Path, r.URL.RawPath, r.URL.RawQuery = path, "", query
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, c *token.Claims, path string, tok carried) *http.Request {
+	tok.strip(r)
+	r.URL.Path, r.URL.RawPath = path, ""
 	r.RequestURI = r.URL.RequestURI()
 	for _, name := range methodOverrides {
 		delete(r.Header, name)
 	}
-	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("Referrer-Policy", referrerPolicy) // for errors the server writes
 
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("valet.jti", c.ID)

@@ -31,6 +31,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    max_ttl <duration>
 //	    no_token <deny|pass>
 //	    use_error_routes
+//	    bearer
 //	    verified_cache_size <entries>
 //	    cors_origins <origin...>
 //	    revocation [bolt|redis] { ... }   (see unmarshalRevocation)
@@ -88,6 +89,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			h.UseErrorRoutes = true
+		case "bearer":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.Bearer = true
 		case "verified_cache_size":
 			var s string
 			if !d.AllArgs(&s) {

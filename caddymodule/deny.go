@@ -32,6 +32,7 @@ func (h *Handler) deny(w http.ResponseWriter, r *http.Request, c *token.Claims, 
 	h.corsDenied(w, r)
 	status := reason.Status()
 	w.Header().Set(ReasonHeader, string(reason))
+	w.Header().Set("Referrer-Policy", referrerPolicy)
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Valet error="`+string(reason)+`"`)
 	}

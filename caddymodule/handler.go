@@ -32,6 +32,12 @@ type Handler struct {
 	// Param is the query parameter that carries the token. Default: vk.
 	Param string `json:"param,omitempty"`
 
+	// Bearer accepts the token in an "Authorization: Bearer <token>" header
+	// too, for API clients and SDKs: it never enters a URL, a history, a
+	// Referer or an access log. A request still carries one token at most,
+	// across all carriers; the header is removed before the next handler.
+	Bearer bool `json:"bearer,omitempty"`
+
 	// Audience, when set, must appear in the token's aud claim, so a token
 	// minted for one site does not open another sharing its key.
 	Audience string `json:"audience,omitempty"`
@@ -172,7 +178,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if isPreflight(r) {
 		return h.preflight(w, r, next)
 	}
-	claims, path, rest, reason := h.judge(r, r.Method)
+	claims, path, tok, reason := h.judge(r, r.Method)
 	if reason == token.MissingToken && h.NoToken == "pass" {
 		return next.ServeHTTP(w, r)
 	}
@@ -186,28 +192,38 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.deny(w, r, claims, reason)
 	}
 	countDecision(token.Allowed)
-	return next.ServeHTTP(withOverrides(w, r, claims.Response), h.admit(w, r, claims, path, rest))
+	return next.ServeHTTP(promiseHeaders(w, r, claims.Response), h.admit(w, r, claims, path, tok))
 }
 
-// judge walks a request through the gate's checks in order: the token
-// parameter, the path, the token itself, then the grant for method (the
-// request's own, or the one a preflight announces). It returns the claims
-// when they are known, so a denial can name the token id; the judged path;
-// and the query without the token.
-func (h *Handler) judge(r *http.Request, method string) (claims *token.Claims, path, rest string, reason token.Reason) {
-	raw, rest, reason := takeToken(r.URL.RawQuery, h.Param)
-	if reason != token.Allowed {
-		return nil, "", "", reason
+// judge walks a request through the gate's checks in the spec's order: the
+// request path, the token's carriers, the token itself, then the grant for
+// method (the request's own, or the one a preflight announces). It returns
+// the claims when they are known, so a denial can name the token id; the
+// judged path; and the token as carried, to take it off.
+func (h *Handler) judge(r *http.Request, method string) (claims *token.Claims, path string, tok carried, reason token.Reason) {
+	if path, reason = judgedPath(r); reason != token.Allowed {
+		return nil, "", tok, reason
 	}
-	if path, reason = token.CanonicalPath(r.URL.EscapedPath()); reason != token.Allowed {
-		return nil, "", "", reason
+	if tok, reason = h.findToken(r); reason != token.Allowed {
+		return nil, "", tok, reason
 	}
-	if claims, reason = h.verify(raw); reason != token.Allowed {
-		return claims, "", "", reason
+	if claims, reason = h.verify(tok.raw); reason != token.Allowed {
+		return claims, "", tok, reason
 	}
 	req := h.request(r, path)
 	req.Method = method
-	return claims, path, rest, claims.Allows(req)
+	return claims, path, tok, claims.Allows(req)
+}
+
+// judgedPath is the canonical path of an origin-form request target. Any
+// other form (absolute-form naming a host, authority-form of CONNECT, the
+// asterisk) is refused: a gate judges paths, and a proxy or server behind
+// it could read such a target another way.
+func judgedPath(r *http.Request) (string, token.Reason) {
+	if r.URL.Scheme != "" || r.URL.Host != "" || r.URL.Opaque != "" || r.Method == http.MethodConnect {
+		return "", token.AmbiguousPath
+	}
+	return token.CanonicalPath(r.URL.EscapedPath())
 }
 
 // verify checks a token, through the verified-token cache when enabled.
