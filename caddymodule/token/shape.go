@@ -20,15 +20,15 @@ import (
 type kind int
 
 const (
-	kString      kind = iota + 1
-	kStrings          // a non-empty array of strings
-	kAudience         // a string or an array of strings
-	kInteger          // an integer literal from 0 to MaxInteger
-	kPositive         // an integer literal from 1 to MaxInteger
-	kBool             // true or false
-	kObject           // an object of string members
-	kAny              // ignored by the gateway, any JSON value
-	kForbidden        // must not be present
+	kString    kind = iota + 1
+	kStrings        // a non-empty array of strings
+	kAudience       // a string or an array of strings
+	kInteger        // an integer literal from 0 to MaxInteger
+	kPositive       // an integer literal from 1 to MaxInteger
+	kBool           // true or false
+	kObject         // an object of string members
+	kAny            // ignored by the gateway, any JSON value
+	kForbidden      // must not be present
 )
 
 // MaxInteger is the largest integer a claim may hold, 2^53-1: the largest
