@@ -263,11 +263,13 @@ func TestAttackSuite(t *testing.T) {
 		{name: "outside both scopes", uri: "/photos/alice/sub/deep.txt?vk=" + multi, status: 403, reason: token.OutOfScope},
 		{name: "root scope covers all", uri: "/photos/bob/b.txt?vk=" + rootTok, status: 200},
 		{name: "parent of the scope", uri: "/photos/?vk=" + alice, status: 403, reason: token.OutOfScope},
-		{name: "absolute-form request line, other path", uri: "http://" + "%HOST%" + "/photos/bob/b.txt?vk=" + alice, status: 403, reason: token.OutOfScope},
+		{name: "absolute-form request line, other path", uri: "http://" + "%HOST%" + "/photos/bob/b.txt?vk=" + alice, status: 400, reason: token.AmbiguousPath},
+		{name: "absolute-form request line naming another host", uri: "http://evil.example/photos/alice/a.txt?vk=" + alice, status: 400, reason: token.AmbiguousPath},
+		{name: "asterisk-form", uri: "*", status: 400, reason: token.AmbiguousPath},
 
 		// Method tricks.
-		{name: "CONNECT with a path", method: "CONNECT", uri: a + alice, status: 403, reason: token.MethodNotAllowed},
-		{name: "CONNECT authority form", method: "CONNECT", uri: "%HOST%", status: 401, reason: token.MissingToken},
+		{name: "CONNECT with a path", method: "CONNECT", uri: a + alice, status: 400, reason: token.AmbiguousPath},
+		{name: "CONNECT authority form", method: "CONNECT", uri: "%HOST%", status: 400, reason: token.AmbiguousPath},
 		{name: "OPTIONS", method: "OPTIONS", uri: a + alice, status: 403, reason: token.MethodNotAllowed},
 		{name: "PATCH", method: "PATCH", uri: a + alice, status: 403, reason: token.MethodNotAllowed},
 		{name: "PROPFIND", method: "PROPFIND", uri: a + alice, status: 403, reason: token.MethodNotAllowed},
