@@ -19,13 +19,12 @@ var methodOverrides = []string{"X-Http-Method-Override", "X-Http-Method", "X-Met
 // judged path, no token in the query, no method override, the grant in the
 // context and placeholders, and no Referer leak from what it serves.
 func (h *Handler) admit(w http.ResponseWriter, r *http.Request, c *token.Claims, path string, tok carried) *http.Request {
-	tok.strip(r)
-	r.URL.Path, r.URL.RawPath = path, ""
-	r.RequestURI = r.URL.RequestURI()
+	h.strip(r, tok, path)
 	for _, name := range methodOverrides {
 		delete(r.Header, name)
 	}
 	w.Header().Set("Referrer-Policy", referrerPolicy) // for errors the server writes
+	h.Cookie.set(w, r, c, tok)
 
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("valet.jti", c.ID)

@@ -18,18 +18,22 @@ const referrerPolicy = "no-referrer"
 // behind the gate wrote: Referrer-Policy on every answer (replaced, never
 // added to: browsers apply the last valid policy they receive, so an
 // upstream's "unsafe-url" beside ours would win), and the token's signed
-// response overrides on a successful download.
+// response overrides on a successful download. A redirect to a path on
+// this site (file_server's "/dir/") gets the token carried along (see
+// Handler.carryTo).
 type promisedWriter struct {
 	*caddyhttp.ResponseWriterWrapper
 	o     *token.ResponseOverrides // nil unless a GET or HEAD with overrides
+	h     *Handler
+	tok   carried
 	wrote bool
 }
 
-func promiseHeaders(w http.ResponseWriter, r *http.Request, o *token.ResponseOverrides) http.ResponseWriter {
+func (h *Handler) promiseHeaders(w http.ResponseWriter, r *http.Request, o *token.ResponseOverrides, tok carried) http.ResponseWriter {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		o = nil
 	}
-	return &promisedWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, o: o}
+	return &promisedWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, o: o, h: h, tok: tok}
 }
 
 func (pw *promisedWriter) WriteHeader(status int) {
@@ -39,6 +43,11 @@ func (pw *promisedWriter) WriteHeader(status int) {
 	pw.wrote = status >= 200 // 1xx informational headers may come first
 	h := pw.Header()
 	h.Set("Referrer-Policy", referrerPolicy)
+	if status >= 300 && status < 400 {
+		if loc := h.Get("Location"); loc != "" {
+			h.Set("Location", pw.h.carryTo(loc, pw.tok))
+		}
+	}
 	if o := pw.o; o != nil && status >= 200 && status < 300 {
 		for _, kv := range [...][2]string{
 			{"Content-Disposition", o.ContentDisposition},
