@@ -118,7 +118,11 @@ func (h *Handler) carryTo(location string, c carried) string {
 	}
 	switch c.from {
 	case inPath:
-		return "/" + h.PathMarker + "/" + c.raw + location
+		prefix := "/" + h.PathMarker + "/"
+		if strings.HasPrefix(location, prefix) { // file_server redirects from the original path
+			return location
+		}
+		return prefix + c.raw + location
 	case inQuery:
 		rest, fragment, hasFragment := strings.Cut(location, "#")
 		path, query, _ := strings.Cut(rest, "?")

@@ -77,6 +77,7 @@ func TestCarryTo(t *testing.T) {
 		{"/photos/alice/?x=1#f", q, "/photos/alice/?vk=T.T.T&x=1#f"},
 		{"/photos/alice/?vk=other", q, "/photos/alice/?vk=other"},
 		{"/photos/alice/", p, "/~vk/T.T.T/photos/alice/"},
+		{"/~vk/T.T.T/photos/alice/", p, "/~vk/T.T.T/photos/alice/"},
 		{"/photos/alice/", b, "/photos/alice/"},
 		{"https://other.example/x", q, "https://other.example/x"},
 		{"//other.example/x", q, "//other.example/x"},
