@@ -36,6 +36,9 @@ const (
 	IPNotAllowed     Reason = "ip_not_allowed"
 	HTTPSRequired    Reason = "https_required"
 	OriginNotAllowed Reason = "origin_not_allowed"
+	// The token counts its uses (uses) and this gateway has no revocation
+	// store to count them in.
+	UsesUnsupported Reason = "uses_unsupported"
 
 	// 503: the gateway cannot tell whether the token was revoked.
 	RevocationUnavailable Reason = "revocation_unavailable"
@@ -50,7 +53,7 @@ func (r Reason) Status() int {
 		return http.StatusOK
 	case AmbiguousPath, AmbiguousQuery, DuplicateToken:
 		return http.StatusBadRequest
-	case OutOfScope, MethodNotAllowed, IPNotAllowed, HTTPSRequired, OriginNotAllowed:
+	case OutOfScope, MethodNotAllowed, IPNotAllowed, HTTPSRequired, OriginNotAllowed, UsesUnsupported:
 		return http.StatusForbidden
 	case RevocationUnavailable:
 		return http.StatusServiceUnavailable
@@ -67,5 +70,5 @@ var Reasons = []Reason{
 	AmbiguousPath, AmbiguousQuery, DuplicateToken, MissingToken, MalformedToken, BadSignature,
 	UnknownKey, AlgMismatch, Expired, NotYetValid, TTLTooLong, AudienceMismatch,
 	Revoked, UsesExhausted, OutOfScope, MethodNotAllowed, IPNotAllowed,
-	HTTPSRequired, OriginNotAllowed, RevocationUnavailable,
+	HTTPSRequired, OriginNotAllowed, UsesUnsupported, RevocationUnavailable,
 }

@@ -24,6 +24,7 @@ const (
 	IncompleteBody   Reason = "incomplete_body"   // 400: the client stopped sending mid-body
 	NotAFile         Reason = "not_a_file"        // 409: a directory, or a file where a directory must be
 	Symlink          Reason = "symlink"           // 403: the path goes through a symbolic link
+	ReservedName     Reason = "reserved_name"     // 403: a name the store uses for its own files
 	NotFound         Reason = "not_found"         // 404: nothing to delete
 	StorageFull      Reason = "storage_full"      // 507: the disk or quota is full
 	Ungated          Reason = "ungated"           // 500: no verified grant; the gate is not in front
@@ -37,7 +38,7 @@ const (
 // Reasons lists every store refusal, for documentation and tests.
 var Reasons = []Reason{
 	TooLarge, UnsupportedType, Exists, ConditionFailed, BadChecksum,
-	ChecksumMismatch, BadForm, IncompleteBody, NotAFile, Symlink, NotFound,
+	ChecksumMismatch, BadForm, IncompleteBody, NotAFile, Symlink, ReservedName, NotFound,
 	StorageFull, Ungated, StoreError,
 }
 
@@ -54,7 +55,7 @@ func (r Reason) Status() int {
 		return http.StatusBadRequest
 	case NotAFile:
 		return http.StatusConflict
-	case Symlink:
+	case Symlink, ReservedName:
 		return http.StatusForbidden
 	case NotFound:
 		return http.StatusNotFound
