@@ -30,8 +30,12 @@ func (t target) dir() string {
 // handler between the two rewrote the path. A directory path (trailing
 // slash, or the root) names no file.
 func (s *Store) target(r *http.Request) (target, Reason) {
-	p := r.URL.Path
-	canon, reason := token.CanonicalPath(r.URL.EscapedPath())
+	return targetOf(r.URL.Path, r.URL.EscapedPath())
+}
+
+// targetOf judges a path p, given decoded and as escaped on the wire.
+func targetOf(p, escaped string) (target, Reason) {
+	canon, reason := token.CanonicalPath(escaped)
 	switch {
 	case reason != token.Allowed || canon != p:
 		return target{}, AmbiguousPath
