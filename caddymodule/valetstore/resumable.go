@@ -75,11 +75,14 @@ func (rs *Resumable) provision(ctx caddy.Context, s *Store) error {
 	if err != nil {
 		return err
 	}
-	if inside(s.Root, dir) {
+	if inside(resolved(s.Root), resolved(dir)) {
 		return fmt.Errorf("resumable dir %s must be outside the root %s", dir, s.Root)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("resumable dir: %w", err)
+	}
+	if inside(resolved(s.Root), resolved(dir)) { // a link made it so
+		return fmt.Errorf("resumable dir %s must be outside the root %s", dir, s.Root)
 	}
 	rs.Dir = dir
 	rs.store = filestore.New(dir)
@@ -120,6 +123,14 @@ func (rs *Resumable) cleanup() {
 	if rs.stop != nil {
 		close(rs.stop)
 	}
+}
+
+// resolved is p with its symbolic links resolved, as far as it exists.
+func resolved(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return p
 }
 
 // inside reports whether dir is root or below it.
