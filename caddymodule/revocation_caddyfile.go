@@ -98,44 +98,11 @@ func (b *BoltRevocationStore) unmarshalOption(d *caddyfile.Dispenser, opt string
 }
 
 func (r *RedisRevocationStore) unmarshalOption(d *caddyfile.Dispenser, opt string) error {
-	switch opt {
-	case "addresses":
-		r.Addresses = d.RemainingArgs()
-		if len(r.Addresses) == 0 {
-			return d.ArgErr()
-		}
-	case "master_name":
-		return oneArg(d, &r.MasterName)
-	case "cluster":
-		r.Cluster = true
-		return noArgs(d)
-	case "tls":
-		r.TLS = true
-		return noArgs(d)
-	case "username":
-		return oneArg(d, &r.Username)
-	case "password":
-		return oneArg(d, &r.Password)
-	case "key_prefix":
-		return oneArg(d, &r.KeyPrefix)
-	case "db":
-		var s string
-		if err := oneArg(d, &s); err != nil {
-			return err
-		}
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return d.Errf("db must be a database number: %q", s)
-		}
-		r.DB = n
-	case "dial_timeout":
-		dur, err := durationArg(d)
-		r.DialTimeout = dur
-		return err
-	default:
+	known, err := r.Options.UnmarshalOption(d, opt)
+	if !known {
 		return d.Errf("unknown redis revocation option %q", opt)
 	}
-	return nil
+	return err
 }
 
 func oneArg(d *caddyfile.Dispenser, dst *string) error {

@@ -25,7 +25,14 @@ type storeGateway struct {
 // and gateOptions into the valet block.
 func startStoreGateway(t *testing.T, root, storeOptions, gateOptions string) *storeGateway {
 	t.Helper()
-	g := &storeGateway{addr: testenv.Addr(testenv.FreePort(t)), root: root, keys: newKeys(t)}
+	return startStoreGatewayKeys(t, root, storeOptions, gateOptions, newKeys(t))
+}
+
+// startStoreGatewayKeys starts one with the given keys (a second gateway
+// of a fleet).
+func startStoreGatewayKeys(t *testing.T, root, storeOptions, gateOptions string, k *keys) *storeGateway {
+	t.Helper()
+	g := &storeGateway{addr: testenv.Addr(testenv.FreePort(t)), root: root, keys: k}
 	caddyfile := fmt.Sprintf(`http://%s {
 	root * %s
 	valet {

@@ -38,6 +38,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    resumable [{
 //	        dir    <path>       # unfinished uploads, outside the root
 //	        expire <duration>   # after the last write; default 24h
+//	        redis [{            # locks in Redis, for a fleet sharing dir
+//	            addresses <host:port...>
+//	            lock_ttl  <duration>
+//	            ...                 # the options of revocation redis
+//	        }]
 //	    }]
 //	}
 func (s *Store) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -116,6 +121,33 @@ func (rs *Resumable) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("expire %q: not a positive duration", v)
 			}
 			rs.Expire = caddy.Duration(dur)
+		case "redis":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			rs.Redis = new(RedisLocker)
+			for d.NextBlock(2) {
+				opt := d.Val()
+				if opt == "lock_ttl" {
+					var v string
+					if !d.AllArgs(&v) {
+						return d.ArgErr()
+					}
+					dur, err := caddy.ParseDuration(v)
+					if err != nil || dur <= 0 {
+						return d.Errf("lock_ttl %q: not a positive duration", v)
+					}
+					rs.Redis.LockTTL = caddy.Duration(dur)
+					continue
+				}
+				known, err := rs.Redis.UnmarshalOption(d, opt)
+				if !known {
+					return d.Errf("unknown resumable redis option %q", opt)
+				}
+				if err != nil {
+					return err
+				}
+			}
 		default:
 			return d.Errf("unknown resumable subdirective %q", d.Val())
 		}

@@ -31,13 +31,19 @@ func TestCaddyfileAdaptsToJSON(t *testing.T) {
 		resumable {
 			dir /var/lib/valet-tus
 			expire 6h
+			redis {
+				addresses 10.0.0.5:6379 10.0.0.6:6379
+				password {env.REDIS_PASSWORD}
+				key_prefix files:tus:
+				lock_ttl 20s
+			}
 		}
 	}
 }`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"apps":{"http":{"servers":{"srv0":{"listen":[":8080"],"routes":[{"handle":[{"content_types":["video/mp4","image/png"],"form_field":"upload","handler":"valet_store","max_bytes":1073741824,"no_overwrite":true,"resumable":{"dir":"/var/lib/valet-tus","expire":21600000000000},"root":"/srv/nas"},{"handler":"file_server","hide":["./Caddyfile"]}]}]}}}}}`
+	want := `{"apps":{"http":{"servers":{"srv0":{"listen":[":8080"],"routes":[{"handle":[{"content_types":["video/mp4","image/png"],"form_field":"upload","handler":"valet_store","max_bytes":1073741824,"no_overwrite":true,"resumable":{"dir":"/var/lib/valet-tus","expire":21600000000000,"redis":{"addresses":["10.0.0.5:6379","10.0.0.6:6379"],"key_prefix":"files:tus:","lock_ttl":20000000000,"password":"{env.REDIS_PASSWORD}"}},"root":"/srv/nas"},{"handler":"file_server","hide":["./Caddyfile"]}]}]}}}}}`
 	if out != want {
 		t.Fatalf("adapted JSON differs\n got: %s\nwant: %s", out, want)
 	}
@@ -57,6 +63,8 @@ func TestCaddyfileRefusesBadResumable(t *testing.T) {
 		"bad expire":      "resumable {\n\t\t\texpire soon\n\t\t}",
 		"negative expire": "resumable {\n\t\t\texpire -1h\n\t\t}",
 		"dir arity":       "resumable {\n\t\t\tdir\n\t\t}",
+		"redis option":    "resumable {\n\t\t\tredis {\n\t\t\t\tcolor blue\n\t\t\t}\n\t\t}",
+		"redis lock_ttl":  "resumable {\n\t\t\tredis {\n\t\t\t\tlock_ttl 0s\n\t\t\t}\n\t\t}",
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := adapt(t, ":8080 {\n\tvalet_store * /srv {\n\t\t"+body+"\n\t}\n}"); err == nil {

@@ -45,6 +45,11 @@ type Resumable struct {
 	// its last byte. Default: 24h.
 	Expire caddy.Duration `json:"expire,omitempty"`
 
+	// Redis, when set, holds the uploads' locks in Redis, so gateways that
+	// share Dir continue each other's uploads (see RedisLocker). Without it
+	// the locks live in this process: one gateway per Dir.
+	Redis *RedisLocker `json:"redis,omitempty"`
+
 	store  filestore.FileStore
 	locker tusd.Locker
 	post   http.Handler
@@ -88,7 +93,11 @@ func (rs *Resumable) provision(ctx caddy.Context, s *Store) error {
 	rs.store = filestore.New(dir)
 	composer := tusd.NewStoreComposer()
 	rs.store.UseIn(composer)
-	rs.locker = memorylocker.New()
+	if rs.Redis != nil {
+		rs.locker, _ = rs.Redis.provision(rs.logger)
+	} else {
+		rs.locker = memorylocker.New()
+	}
 	composer.UseLocker(rs.locker)
 	h, err := tusd.NewUnroutedHandler(tusd.Config{
 		StoreComposer:             composer,
@@ -116,12 +125,18 @@ func (rs *Resumable) validate() error {
 	if rs.Expire < 0 {
 		return fmt.Errorf("resumable expire must not be negative")
 	}
+	if rs.Redis != nil {
+		return rs.Redis.validate()
+	}
 	return nil
 }
 
 func (rs *Resumable) cleanup() {
 	if rs.stop != nil {
 		close(rs.stop)
+	}
+	if rs.Redis != nil {
+		rs.Redis.cleanup()
 	}
 }
 
