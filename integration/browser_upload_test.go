@@ -51,28 +51,9 @@ func TestBrowserUploadCrossOrigin(t *testing.T) {
 	root := t.TempDir()
 	g = startStoreGateway(t, root, "max_bytes 64MiB", "cors_origins "+app.URL)
 
-	data := make([]byte, 3<<20+17)
-	rand.Read(data)
-	src := filepath.Join(t.TempDir(), "photo.bin")
-	if err := os.WriteFile(src, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	data, src := randomFile(t, "photo.bin", 3<<20+17)
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(ctx)
-	defer cancelBrowser()
+	ctx := browser(t, chromium, 90*time.Second)
 
 	uploadFrom := func(page string) (string, int) {
 		t.Helper()
@@ -121,4 +102,36 @@ func TestBrowserUploadCrossOrigin(t *testing.T) {
 		t.Fatal("a page from an unlisted origin uploaded")
 	}
 	testenv.SameTree(t, root, before)
+}
+
+// browser starts headless Chromium for one test, ended when the test ends
+// or after limit.
+func browser(t *testing.T, chromium string, limit time.Duration) context.Context {
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	t.Cleanup(cancel)
+	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelBrowser := chromedp.NewContext(ctx)
+	t.Cleanup(cancelBrowser)
+	return ctx
+}
+
+// randomFile writes n random bytes to a new file named name.
+func randomFile(t *testing.T, name string, n int) ([]byte, string) {
+	data := make([]byte, n)
+	rand.Read(data)
+	src := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(src, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return data, src
 }

@@ -3,7 +3,6 @@ package integration
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -92,12 +91,7 @@ func TestTusJsClientNode(t *testing.T) {
 	dir, node := tusClientDir(t)
 	root := t.TempDir()
 	g := startTusGateway(t, root, "", "")
-	data := make([]byte, 8<<20+123)
-	rand.Read(data)
-	src := filepath.Join(t.TempDir(), "clip.bin")
-	if err := os.WriteFile(src, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	data, src := randomFile(t, "clip.bin", 8<<20+123)
 	c := tusGrant("/up/", 16<<20)
 	c.Methods = []string{"POST", "PATCH", "HEAD"}
 	tok := mint(t, c, g.keys.hs)
@@ -246,28 +240,9 @@ func TestTusJsClientBrowserResumesAfterCut(t *testing.T) {
 	g = startTusGateway(t, root, "", "cors_origins "+app.URL)
 	proxy = startCutProxy(t, g.addr, size/2, 2*time.Second)
 
-	data := make([]byte, size)
-	rand.Read(data)
-	src := filepath.Join(t.TempDir(), "movie.bin")
-	if err := os.WriteFile(src, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	data, src := randomFile(t, "movie.bin", size)
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
-	defer cancel()
-	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(ctx)
-	defer cancelBrowser()
+	ctx := browser(t, chromium, 150*time.Second)
 
 	fail := func(err error) {
 		logText, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("log").textContent`))

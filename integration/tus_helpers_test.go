@@ -31,7 +31,7 @@ type tusGateway struct {
 	dir string
 }
 
-func startTusGateway(t *testing.T, root, resumable, gateOptions string) *tusGateway {
+func startTusGateway(t testing.TB, root, resumable, gateOptions string) *tusGateway {
 	t.Helper()
 	dir := t.TempDir()
 	g := startStoreGateway(t, root, fmt.Sprintf("resumable {\n\t\t\tdir %s\n\t\t\t%s\n\t\t}", dir, resumable), gateOptions)
@@ -40,7 +40,7 @@ func startTusGateway(t *testing.T, root, resumable, gateOptions string) *tusGate
 
 // tus sends one tus request with the token tok: the Tus-Resumable header,
 // and the header pairs given.
-func (g *tusGateway) tus(t *testing.T, method, path, tok string, body []byte, headers ...string) (*http.Response, string) {
+func (g *tusGateway) tus(t testing.TB, method, path, tok string, body []byte, headers ...string) (*http.Response, string) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -54,7 +54,7 @@ func (g *tusGateway) tus(t *testing.T, method, path, tok string, body []byte, he
 }
 
 // create starts an upload of length bytes (-1: deferred) at path.
-func (g *tusGateway) create(t *testing.T, path, tok string, length int64, headers ...string) *http.Response {
+func (g *tusGateway) create(t testing.TB, path, tok string, length int64, headers ...string) *http.Response {
 	t.Helper()
 	if length < 0 {
 		headers = append(headers, "Upload-Defer-Length", "1")

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -235,7 +237,14 @@ func (rs *Resumable) sweepOnce(now time.Time) {
 	}
 	for _, e := range entries {
 		id, ok := strings.CutSuffix(e.Name(), ".info")
-		if !ok || !rs.expired(id, now) {
+		if !ok {
+			// data whose info file was never written (a crash at creation)
+			if _, err := os.Stat(filepath.Join(rs.Dir, e.Name()+".info")); errors.Is(err, fs.ErrNotExist) && rs.expired(e.Name(), now) {
+				os.Remove(filepath.Join(rs.Dir, e.Name()))
+			}
+			continue
+		}
+		if !rs.expired(id, now) {
 			continue
 		}
 		if err := rs.discard(context.Background(), id); err != nil {

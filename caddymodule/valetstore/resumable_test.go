@@ -1,6 +1,16 @@
 package valetstore
 
-import "testing"
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tus/tusd/v2/pkg/filestore"
+	"github.com/tus/tusd/v2/pkg/memorylocker"
+	"go.uber.org/zap"
+)
 
 // The upload dir must be outside the root: inside it, a token for the root
 // could write into an unfinished upload's state, or a file server show it.
@@ -41,5 +51,35 @@ func TestUploadIDBinding(t *testing.T) {
 	}
 	if len(a) != 32 {
 		t.Fatalf("id %q", a)
+	}
+}
+
+// The sweep removes uploads past their expiry, and data left without its
+// info file, and nothing younger.
+func TestSweepRemovesExpired(t *testing.T) {
+	dir := t.TempDir()
+	rs := &Resumable{Dir: dir, expire: time.Hour, store: filestore.New(dir), locker: memorylocker.New(), logger: zap.NewNop()}
+	old := time.Now().Add(-2 * time.Hour)
+	write := func(name, content string, mtime time.Time) {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(p, mtime, mtime)
+	}
+	write("old", "bytes", old)
+	write("old.info", `{"ID":"old","Size":10}`, old)
+	write("orphan", "bytes", old)
+	write("young", "bytes", time.Now())
+	write("young.info", `{"ID":"young","Size":10}`, old) // written to a minute ago: alive
+	write("fresh-orphan", "bytes", time.Now())
+	rs.sweepOnce(time.Now())
+	var left []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if want := []string{"fresh-orphan", "young", "young.info"}; fmt.Sprint(left) != fmt.Sprint(want) {
+		t.Fatalf("left %v, want %v", left, want)
 	}
 }
