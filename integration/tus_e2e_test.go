@@ -149,9 +149,15 @@ func TestResumableUploadE2E(t *testing.T) {
 		expectReason(t, "deferred again", g.create(t, "/up/d/f.bin", tok, -1), 201, "")
 		expectReason(t, "Content-Length over maxb", g.patch(t, "/up/d/f.bin", tok, 0, randomBytes(t, 1001)), 413, "too_large")
 
+		// A creation that carries a body, deferred length, chunked: counted too.
+		resp, _ := do(t, "POST", "http://"+g.addr+"/up/d/f.bin?vk="+tok, bytes.NewReader(randomBytes(t, 5000)), -1,
+			"Tus-Resumable", "1.0.0", "Content-Type", "application/offset+octet-stream", "Upload-Defer-Length", "1")
+		expectReason(t, "creation with a chunked body over maxb", resp, 413, "too_large")
+		eventually(t, 5*time.Second, func() bool { return g.offset(t, "/up/d/f.bin", tok) == -1 }, "the upload is discarded")
+
 		// A chunked body announces nothing: the bytes are counted.
 		expectReason(t, "deferred, chunked", g.create(t, "/up/d/f.bin", tok, -1), 201, "")
-		resp, _ := do(t, "PATCH", "http://"+g.addr+"/up/d/f.bin?vk="+tok, bytes.NewReader(randomBytes(t, 5000)), -1,
+		resp, _ = do(t, "PATCH", "http://"+g.addr+"/up/d/f.bin?vk="+tok, bytes.NewReader(randomBytes(t, 5000)), -1,
 			"Tus-Resumable", "1.0.0", "Content-Type", "application/offset+octet-stream", "Upload-Offset", "0")
 		expectReason(t, "chunked body over maxb", resp, 413, "too_large")
 		eventually(t, 5*time.Second, func() bool { return g.offset(t, "/up/d/f.bin", tok) == -1 }, "the upload is discarded")

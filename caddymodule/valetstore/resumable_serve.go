@@ -71,7 +71,8 @@ func (s *Store) tusCreate(w http.ResponseWriter, r *http.Request, c *token.Claim
 		return
 	}
 	l := s.limits(c)
-	if n, err := strconv.ParseInt(r.Header.Get("Upload-Length"), 10, 64); err == nil && l.maxBytes > 0 && n > l.maxBytes {
+	n, err := strconv.ParseInt(r.Header.Get("Upload-Length"), 10, 64)
+	if l.maxBytes > 0 && ((err == nil && n > l.maxBytes) || r.ContentLength > l.maxBytes) {
 		s.respond(w, r, outcome{reason: TooLarge})
 		return
 	}
@@ -97,7 +98,12 @@ func (s *Store) tusCreate(w http.ResponseWriter, r *http.Request, c *token.Claim
 	meta[metaJTI], meta[metaPath] = c.ID, t.rel
 	p := &tusPlan{id: id, t: t, l: l, meta: meta}
 	s.logger.Debug("resumable upload created", zap.String("jti", c.ID), zap.String("path", "/"+t.rel))
+	var limit *limitedBody
+	if l.maxBytes > 0 { // a creation may carry the first bytes
+		limit = limitBody(r, l.maxBytes)
+	}
 	rs.post.ServeHTTP(rs.writer(w, "/"+t.rel), withPlan(r, p, r.URL.Path))
+	limit.discardIfTripped(r, rs, id)
 }
 
 // tusDestination is the file a creation names: the request path, or for a
@@ -146,14 +152,11 @@ func (s *Store) tusContinue(w http.ResponseWriter, r *http.Request, c *token.Cla
 			s.respond(w, r, outcome{reason: reason})
 			return
 		}
-		limit = &limitedBody{ReadCloser: r.Body, left: l.maxBytes - info.Offset}
-		r.Body = limit
+		limit = limitBody(r, l.maxBytes-info.Offset)
 	}
 	h := map[string]http.Handler{http.MethodHead: rs.head, http.MethodPatch: rs.patch, http.MethodDelete: rs.del}[r.Method]
 	h.ServeHTTP(rs.writer(w, ""), withPlan(r, &tusPlan{id: id, t: t, l: l}, id))
-	if limit != nil && limit.tripped {
-		rs.discard(context.WithoutCancel(r.Context()), id)
-	}
+	limit.discardIfTripped(r, rs, id)
 }
 
 // overLimit judges a PATCH against maxb before its body is read: the
@@ -177,6 +180,21 @@ type limitedBody struct {
 	io.ReadCloser
 	left    int64
 	tripped bool
+}
+
+// limitBody bounds r's body to left bytes.
+func limitBody(r *http.Request, left int64) *limitedBody {
+	b := &limitedBody{ReadCloser: r.Body, left: left}
+	r.Body = b
+	return b
+}
+
+// discardIfTripped removes an upload whose body passed its limit: it can
+// never complete within the grant.
+func (b *limitedBody) discardIfTripped(r *http.Request, rs *Resumable, id string) {
+	if b != nil && b.tripped {
+		rs.discard(context.WithoutCancel(r.Context()), id)
+	}
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
