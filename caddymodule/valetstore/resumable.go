@@ -96,7 +96,7 @@ func (rs *Resumable) provision(ctx caddy.Context, s *Store) error {
 	composer := tusd.NewStoreComposer()
 	rs.store.UseIn(composer)
 	if rs.Redis != nil {
-		rs.locker, _ = rs.Redis.provision(rs.logger)
+		rs.locker = rs.Redis.provision(rs.logger)
 	} else {
 		rs.locker = memorylocker.New()
 	}

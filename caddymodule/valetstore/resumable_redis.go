@@ -47,7 +47,7 @@ type RedisLocker struct {
 // DefaultLockPrefix starts the resumable uploads' keys in Redis.
 const DefaultLockPrefix = "valet:tus:"
 
-func (rl *RedisLocker) provision(logger *zap.Logger) (tusd.Locker, error) {
+func (rl *RedisLocker) provision(logger *zap.Logger) tusd.Locker {
 	rl.Options.Provision(DefaultLockPrefix)
 	rl.ttl = time.Duration(rl.LockTTL)
 	if rl.ttl <= 0 {
@@ -58,7 +58,7 @@ func (rl *RedisLocker) provision(logger *zap.Logger) (tusd.Locker, error) {
 	rl.client = redis.NewUniversalClient(rl.Universal())
 	rl.sub = rl.client.Subscribe(context.Background(), rl.KeyPrefix+"release")
 	go rl.listen(rl.sub.Channel())
-	return rl, nil
+	return rl
 }
 
 func (rl *RedisLocker) validate() error {

@@ -119,7 +119,7 @@ func tusDestination(r *http.Request, c *token.Claims, filename string) (target, 
 	p := r.URL.Path + filename
 	t, reason := targetOf(p, (&url.URL{Path: p}).EscapedPath())
 	if reason == "" && !c.CoversPath(p) {
-		return target{}, Reason(token.OutOfScope)
+		return target{}, OutOfScope
 	}
 	return t, reason
 }

@@ -2,6 +2,8 @@ package valetstore
 
 import (
 	"fmt"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,6 +12,8 @@ import (
 	"github.com/tus/tusd/v2/pkg/filestore"
 	"github.com/tus/tusd/v2/pkg/memorylocker"
 	"go.uber.org/zap"
+
+	"github.com/valetkey/caddy-valet/caddymodule/token"
 )
 
 // The upload dir must be outside the root: inside it, a token for the root
@@ -81,5 +85,32 @@ func TestSweepRemovesExpired(t *testing.T) {
 	}
 	if want := []string{"fresh-orphan", "young", "young.info"}; fmt.Sprint(left) != fmt.Sprint(want) {
 		t.Fatalf("left %v, want %v", left, want)
+	}
+}
+
+// A creation names its destination by path, or by directory and filename.
+func TestTusDestination(t *testing.T) {
+	c := &token.Claims{Paths: []string{"/up/"}}
+	for _, tc := range []struct {
+		path, filename, rel string
+		reason              Reason
+	}{
+		{"/up/a.bin", "ignored.bin", "up/a.bin", ""},
+		{"/up/", "b c.bin", "up/b c.bin", ""},
+		{"/up/", "", "", NotAFile},
+		{"/up/", "x/y.bin", "", NotAFile},
+		{"/up/", `x\y.bin`, "", NotAFile},
+		{"/up/", "..", "", AmbiguousPath},
+		{"/up/", "a\x00.bin", "", AmbiguousPath},
+		{"/other/", "a.bin", "", OutOfScope},
+	} {
+		r := httptest.NewRequest("POST", (&url.URL{Path: tc.path}).EscapedPath(), nil)
+		got, reason := tusDestination(r, c, tc.filename)
+		if reason != tc.reason || got.rel != tc.rel {
+			t.Errorf("%s + %q: %q %q, want %q %q", tc.path, tc.filename, got.rel, reason, tc.rel, tc.reason)
+		}
+	}
+	if OutOfScope.Status() != 403 {
+		t.Fatalf("out_of_scope answers %d", OutOfScope.Status())
 	}
 }
