@@ -82,62 +82,40 @@ func (o *Options) Universal() *redis.UniversalOptions {
 // UnmarshalOption reads one Caddyfile option (its name is opt, the
 // dispenser is at it). known is false for a name that is not a Redis option.
 func (o *Options) UnmarshalOption(d *caddyfile.Dispenser, opt string) (known bool, err error) {
-	switch opt {
-	case "addresses":
-		o.Addresses = d.RemainingArgs()
-		if len(o.Addresses) == 0 {
+	var arg string
+	single := map[string]*string{"master_name": &o.MasterName, "username": &o.Username,
+		"password": &o.Password, "key_prefix": &o.KeyPrefix, "db": &arg, "dial_timeout": &arg}
+	flags := map[string]*bool{"cluster": &o.Cluster, "tls": &o.TLS}
+	switch {
+	case opt == "addresses":
+		if o.Addresses = d.RemainingArgs(); len(o.Addresses) == 0 {
 			return true, d.ArgErr()
 		}
-	case "master_name":
-		return true, oneArg(d, &o.MasterName)
-	case "cluster":
-		o.Cluster = true
-		return true, noArgs(d)
-	case "tls":
-		o.TLS = true
-		return true, noArgs(d)
-	case "username":
-		return true, oneArg(d, &o.Username)
-	case "password":
-		return true, oneArg(d, &o.Password)
-	case "key_prefix":
-		return true, oneArg(d, &o.KeyPrefix)
-	case "db":
-		var s string
-		if err := oneArg(d, &s); err != nil {
-			return true, err
+		return true, nil
+	case flags[opt] != nil:
+		*flags[opt] = true
+		if d.NextArg() {
+			return true, d.ArgErr()
 		}
-		n, err := strconv.Atoi(s)
+		return true, nil
+	case single[opt] == nil:
+		return false, nil
+	case !d.AllArgs(single[opt]):
+		return true, d.ArgErr()
+	}
+	switch opt {
+	case "db":
+		n, err := strconv.Atoi(arg)
 		if err != nil || n < 0 {
-			return true, d.Errf("db must be a database number: %q", s)
+			return true, d.Errf("db must be a database number: %q", arg)
 		}
 		o.DB = n
 	case "dial_timeout":
-		var s string
-		if err := oneArg(d, &s); err != nil {
-			return true, err
-		}
-		dur, err := caddy.ParseDuration(s)
+		dur, err := caddy.ParseDuration(arg)
 		if err != nil {
-			return true, d.Errf("dial_timeout: bad duration %q: %v", s, err)
+			return true, d.Errf("dial_timeout: bad duration %q: %v", arg, err)
 		}
 		o.DialTimeout = caddy.Duration(dur)
-	default:
-		return false, nil
 	}
 	return true, nil
-}
-
-func oneArg(d *caddyfile.Dispenser, dst *string) error {
-	if !d.AllArgs(dst) {
-		return d.ArgErr()
-	}
-	return nil
-}
-
-func noArgs(d *caddyfile.Dispenser) error {
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	return nil
 }
