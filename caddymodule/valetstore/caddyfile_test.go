@@ -7,21 +7,14 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
-	_ "github.com/caddyserver/caddy/v2/modules/standard"
-)
 
-func adapt(t *testing.T, input string) (string, error) {
-	t.Helper()
-	out, _, err := caddyfile.Adapter{ServerType: httpcaddyfile.ServerType{}}.Adapt([]byte(input), nil)
-	return string(out), err
-}
+	"github.com/valetkey/caddy-valet/internal/testenv"
+)
 
 // The Caddyfile adapts to the JSON documented for valet_store, resumable
 // uploads included, and the store lands before file_server.
 func TestCaddyfileAdaptsToJSON(t *testing.T) {
-	out, err := adapt(t, `:8080 {
+	out, err := testenv.Adapt(t, `:8080 {
 	file_server
 	valet_store * /srv/nas {
 		max_bytes 1GiB
@@ -47,7 +40,7 @@ func TestCaddyfileAdaptsToJSON(t *testing.T) {
 	if out != want {
 		t.Fatalf("adapted JSON differs\n got: %s\nwant: %s", out, want)
 	}
-	out, err = adapt(t, ":8080 {\n\tvalet_store * /srv/nas {\n\t\tresumable\n\t}\n}")
+	out, err = testenv.Adapt(t, ":8080 {\n\tvalet_store * /srv/nas {\n\t\tresumable\n\t}\n}")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +60,7 @@ func TestCaddyfileRefusesBadResumable(t *testing.T) {
 		"redis lock_ttl":  "resumable {\n\t\t\tredis {\n\t\t\t\tlock_ttl 0s\n\t\t\t}\n\t\t}",
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := adapt(t, ":8080 {\n\tvalet_store * /srv {\n\t\t"+body+"\n\t}\n}"); err == nil {
+			if _, err := testenv.Adapt(t, ":8080 {\n\tvalet_store * /srv {\n\t\t"+body+"\n\t}\n}"); err == nil {
 				t.Fatalf("%q was accepted", body)
 			}
 		})
