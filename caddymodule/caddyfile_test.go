@@ -1,28 +1,20 @@
 package caddymodule
 
 import (
-	"time"
-
 	"encoding/json"
-	"github.com/caddyserver/caddy/v2"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
-	_ "github.com/caddyserver/caddy/v2/modules/standard"
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/valetkey/caddy-valet/internal/testenv"
 )
-
-func adapt(t *testing.T, input string) (string, error) {
-	t.Helper()
-	out, _, err := caddyfile.Adapter{ServerType: httpcaddyfile.ServerType{}}.Adapt([]byte(input), nil)
-	return string(out), err
-}
 
 // The Caddyfile adapts to the JSON documented for the module, and the gate
 // lands before file_server and reverse_proxy whatever order it was written in.
 func TestCaddyfileAdaptsToJSON(t *testing.T) {
-	out, err := adapt(t, `:8080 {
+	out, err := testenv.Adapt(t, `:8080 {
 	file_server
 	valet {
 		key k1 hs256 {file./etc/valet/k1.key}
@@ -68,7 +60,7 @@ func TestCaddyfileRefusesBadInput(t *testing.T) {
 		"cookie arity":   `cookie a b`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := adapt(t, ":8080 {\n\tvalet {\n\t\t"+body+"\n\t}\n}"); err == nil {
+			if _, err := testenv.Adapt(t, ":8080 {\n\tvalet {\n\t\t"+body+"\n\t}\n}"); err == nil {
 				t.Fatalf("%q was accepted", body)
 			}
 		})

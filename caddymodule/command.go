@@ -156,7 +156,7 @@ that file. Paths are given decoded ("/photos/my cat.jpg").
 	f.String("key", "", "File holding the signing key")
 	f.String("kid", "", "Key id, as the gateway names the key")
 	f.StringArray("path", nil, "Path scope (repeatable)")
-	f.String("methods", "GET", "Comma-separated methods: GET, HEAD, PUT, POST, DELETE")
+	f.String("methods", "GET", "Comma-separated methods: GET, HEAD, PUT, POST, PATCH, DELETE")
 	f.Duration("ttl", 10*time.Minute, "Lifetime of the token")
 	f.String("nbf", "", "Not before: an RFC 3339 time or a duration from now")
 	f.String("aud", "", "Audience: the gateway's name")

@@ -28,17 +28,22 @@ import (
 const maxPreflightAge = 10 * time.Minute
 
 // exposedHeaders are the response headers a page may read: the stored
-// version, the reason of a refusal, and what a ranged download needs.
-const exposedHeaders = "ETag, Valet-Reason, Content-Length, Content-Range, Accept-Ranges, Content-Disposition"
+// version, the reason of a refusal, what a ranged download needs, and what
+// a resumable (tus) upload answers with.
+const exposedHeaders = "ETag, Valet-Reason, Content-Length, Content-Range, Accept-Ranges, Content-Disposition, " +
+	"Location, Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, " +
+	"Upload-Offset, Upload-Length, Upload-Defer-Length, Upload-Metadata, Upload-Expires"
 
 // grantedHeaders are the request headers a grant of each method covers:
-// those the store and file server understand, nothing else.
+// those the store and file server understand, nothing else. The tus
+// headers come with the methods a resumable upload uses them with.
 var grantedHeaders = map[string][]string{
 	http.MethodGet:    {"range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range"},
-	http.MethodHead:   {"range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range"},
+	http.MethodHead:   {"range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range", "tus-resumable"},
 	http.MethodPut:    {"content-type", "content-md5", "content-digest", "repr-digest", "digest", "if-match", "if-none-match"},
-	http.MethodPost:   {"content-type", "content-md5", "content-digest", "repr-digest", "digest", "if-match", "if-none-match"},
-	http.MethodDelete: {"if-match", "if-none-match"},
+	http.MethodPost:   {"content-type", "content-md5", "content-digest", "repr-digest", "digest", "if-match", "if-none-match", "tus-resumable", "upload-length", "upload-defer-length", "upload-metadata"},
+	http.MethodPatch:  {"content-type", "tus-resumable", "upload-offset", "upload-length"},
+	http.MethodDelete: {"if-match", "if-none-match", "tus-resumable"},
 }
 
 // isPreflight tells a CORS preflight from a plain OPTIONS request, which

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,6 +92,39 @@ func TestPreflightAllowed(t *testing.T) {
 	}
 	if age, _ := strconv.Atoi(w.Header().Get("Access-Control-Max-Age")); age <= 0 || age > 600 {
 		t.Errorf("max age %d", age)
+	}
+}
+
+// A tus client's preflights: PATCH with the offset, POST with the length
+// and metadata; a PATCH preflight needs a token that grants PATCH.
+func TestPreflightResumable(t *testing.T) {
+	h := corsGate(t, "https://app.example")
+	tok := corsToken(t, func(c *token.Claims) { c.Methods = []string{"POST", "PATCH", "HEAD", "DELETE"} })
+	for method, headers := range map[string]string{
+		"POST":   "Tus-Resumable, Upload-Length, Upload-Metadata, Upload-Defer-Length, Content-Type",
+		"PATCH":  "Tus-Resumable, Upload-Offset, Content-Type, Upload-Length",
+		"HEAD":   "Tus-Resumable",
+		"DELETE": "Tus-Resumable",
+	} {
+		w, _ := serve(h, preflightReq("/up/v.mp4?vk="+tok, "https://app.example", method, headers))
+		if w.Code != 204 || w.Header().Get("Access-Control-Allow-Methods") != method {
+			t.Errorf("%s preflight: %d %v", method, w.Code, w.Header())
+		}
+	}
+	putOnly := corsToken(t, nil)
+	if w, _ := serve(h, preflightReq("/up/v.mp4?vk="+putOnly, "https://app.example", "PATCH", "Tus-Resumable, Upload-Offset")); w.Code != 403 {
+		t.Errorf("PATCH preflight with a token without PATCH: %d", w.Code)
+	}
+	if w, _ := serve(h, preflightReq("/up/v.mp4?vk="+tok, "https://app.example", "PUT", "Upload-Offset")); w.Code != 403 {
+		t.Errorf("a tus header on PUT: %d", w.Code)
+	}
+	r := httptest.NewRequest("PATCH", "/up/v.mp4?vk="+tok, nil)
+	r.Header.Set("Origin", "https://app.example")
+	w, _ := serve(h, r)
+	for _, name := range []string{"Upload-Offset", "Upload-Length", "Tus-Resumable", "Upload-Metadata", "Location", "Upload-Expires"} {
+		if !strings.Contains(w.Header().Get("Access-Control-Expose-Headers"), name) {
+			t.Errorf("%s not exposed: %q", name, w.Header().Get("Access-Control-Expose-Headers"))
+		}
 	}
 }
 
@@ -192,7 +226,7 @@ func TestBearerPreflight(t *testing.T) {
 	}
 	for _, r := range []*http.Request{
 		preflightReq("/up/f", "https://evil.example", "GET", "authorization"),
-		preflightReq("/up/f", "https://app.example", "PATCH", "authorization"),
+		preflightReq("/up/f", "https://app.example", "PROPFIND", "authorization"),
 		preflightReq("/up/f", "https://app.example", "GET", "authorization, x-secret"),
 		preflightReq("/up/%2e%2e/f", "https://app.example", "GET", "authorization"),
 	} {

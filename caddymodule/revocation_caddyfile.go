@@ -99,38 +99,14 @@ func (b *BoltRevocationStore) unmarshalOption(d *caddyfile.Dispenser, opt string
 }
 
 func (r *RedisRevocationStore) unmarshalOption(d *caddyfile.Dispenser, opt string) error {
-	switch opt {
-	case "addresses":
-		r.Addresses = d.RemainingArgs()
-		if len(r.Addresses) == 0 {
-			return d.ArgErr()
-		}
-	case "master_name":
-		return oneArg(d, &r.MasterName)
-	case "cluster":
-		r.Cluster = true
-		return noArgs(d)
-	case "tls":
-		r.TLS = true
-		return noArgs(d)
-	case "username":
-		return oneArg(d, &r.Username)
-	case "password":
-		return oneArg(d, &r.Password)
-	case "key_prefix":
-		return oneArg(d, &r.KeyPrefix)
-	case "db":
-		return countArg(d, "db must be a database number", &r.DB)
-	case "wait_replicas":
+	if opt == "wait_replicas" {
 		return countArg(d, "wait_replicas must be a number of replicas", &r.WaitReplicas)
-	case "dial_timeout":
-		dur, err := durationArg(d)
-		r.DialTimeout = dur
-		return err
-	default:
+	}
+	known, err := r.Options.UnmarshalOption(d, opt)
+	if !known {
 		return d.Errf("unknown redis revocation option %q", opt)
 	}
-	return nil
+	return err
 }
 
 func oneArg(d *caddyfile.Dispenser, dst *string) error {

@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"github.com/valetkey/caddy-valet/caddymodule/redisconf"
+	"github.com/valetkey/caddy-valet/internal/testenv"
 	"strings"
 	"testing"
 )
@@ -10,7 +12,7 @@ import (
 // returns the JSON of its revocation object.
 func revocationJSON(t *testing.T, block string) (string, error) {
 	t.Helper()
-	out, err := adapt(t, ":8080 {\n\tvalet {\n\t\tkey k1 hs256 secret\n\t\trevocation "+block+"\n\t}\n}")
+	out, err := testenv.Adapt(t, ":8080 {\n\tvalet {\n\t\tkey k1 hs256 secret\n\t\trevocation "+block+"\n\t}\n}")
 	if err != nil {
 		return "", err
 	}
@@ -105,12 +107,12 @@ func TestRedisStoreValidate(t *testing.T) {
 		store RedisRevocationStore
 		bad   string
 	}{
-		{RedisRevocationStore{Cluster: true, MasterName: "m"}, "exclude"},
-		{RedisRevocationStore{Addresses: []string{"a:1", "b:1"}, DB: 1}, "db 0"},
-		{RedisRevocationStore{Cluster: true, DB: 3}, "db 0"},
+		{RedisRevocationStore{Options: redisconf.Options{Cluster: true, MasterName: "m"}}, "exclude"},
+		{RedisRevocationStore{Options: redisconf.Options{Addresses: []string{"a:1", "b:1"}, DB: 1}}, "db 0"},
+		{RedisRevocationStore{Options: redisconf.Options{Cluster: true, DB: 3}}, "db 0"},
 		{RedisRevocationStore{WaitReplicas: -1}, "negative"},
-		{RedisRevocationStore{Addresses: []string{"a:1", "b:1"}, MasterName: "m", DB: 1}, ""},
-		{RedisRevocationStore{Addresses: []string{"a:1"}, DB: 1, WaitReplicas: 1}, ""},
+		{RedisRevocationStore{Options: redisconf.Options{Addresses: []string{"a:1", "b:1"}, MasterName: "m", DB: 1}}, ""},
+		{RedisRevocationStore{Options: redisconf.Options{Addresses: []string{"a:1"}, DB: 1}, WaitReplicas: 1}, ""},
 	} {
 		err := tc.store.Validate()
 		if (err == nil) != (tc.bad == "") || (err != nil && !strings.Contains(err.Error(), tc.bad)) {

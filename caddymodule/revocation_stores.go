@@ -3,17 +3,16 @@ package caddymodule
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/valetkey/caddy-valet/caddymodule/redisconf"
 	"github.com/valetkey/caddy-valet/caddymodule/revocation"
 )
 
@@ -63,33 +62,7 @@ func (b *BoltRevocationStore) OpenStore() (revocation.Store, error) {
 // gateway configured with it. One configuration covers a single server,
 // Sentinel (master_name) and Cluster (several addresses, or cluster).
 type RedisRevocationStore struct {
-	// Addresses are host:port pairs: one server, the Sentinels (with
-	// master_name), or Cluster seed nodes. Default: 127.0.0.1:6379.
-	Addresses []string `json:"addresses,omitempty"`
-
-	// MasterName selects Sentinel mode: the name of the monitored master.
-	MasterName string `json:"master_name,omitempty"`
-
-	// Cluster selects Cluster mode even with a single address.
-	Cluster bool `json:"cluster,omitempty"`
-
-	// Username for Redis ACL authentication.
-	Username string `json:"username,omitempty"`
-
-	// Password for Redis authentication; placeholders such as {env.X} work.
-	Password string `json:"password,omitempty"`
-
-	// DB is the database number (not used by Cluster).
-	DB int `json:"db,omitempty"`
-
-	// TLS connects with TLS, verifying the server with the system roots.
-	TLS bool `json:"tls,omitempty"`
-
-	// KeyPrefix starts every key and the pub/sub channel. Default: valet:.
-	KeyPrefix string `json:"key_prefix,omitempty"`
-
-	// DialTimeout bounds connecting. Default: 500ms.
-	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
+	redisconf.Options
 
 	// WaitReplicas, when positive, makes every write (revocation, removal,
 	// use count) wait until that many replicas acknowledge it (Redis WAIT,
@@ -113,18 +86,7 @@ func (RedisRevocationStore) CaddyModule() caddy.ModuleInfo {
 // Provision fills in defaults and placeholders.
 func (r *RedisRevocationStore) Provision(ctx caddy.Context) error {
 	r.logger = ctx.Logger()
-	if len(r.Addresses) == 0 {
-		r.Addresses = []string{"127.0.0.1:6379"}
-	}
-	if r.KeyPrefix == "" {
-		r.KeyPrefix = revocation.DefaultPrefix
-	}
-	if r.DialTimeout <= 0 {
-		r.DialTimeout = caddy.Duration(500 * time.Millisecond)
-	}
-	repl := caddy.NewReplacer()
-	r.Username = repl.ReplaceKnown(r.Username, "")
-	r.Password = repl.ReplaceKnown(r.Password, "")
+	r.Options.Provision(revocation.DefaultPrefix)
 	// go-redis logs every failed dial on its own; route that to Caddy's log.
 	redis.SetLogger(redisLogger{r.logger})
 	return nil
@@ -156,21 +118,10 @@ func (r *RedisRevocationStore) StoreKey() string {
 
 // OpenStore implements RevocationStore.
 func (r *RedisRevocationStore) OpenStore() (revocation.Store, error) {
-	o := &redis.UniversalOptions{
-		Addrs:                 r.Addresses,
-		MasterName:            r.MasterName,
-		IsClusterMode:         r.Cluster,
-		Username:              r.Username,
-		Password:              r.Password,
-		DB:                    r.DB,
-		DialTimeout:           time.Duration(r.DialTimeout),
-		ContextTimeoutEnabled: true, // the checker's timeout bounds every call
-		MaxRetries:            -1,   // a retry would outlive that timeout
-		DialerRetries:         1,    // a refused dial fails the call at once
-	}
-	if r.TLS {
-		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
+	o := r.Universal()
+	o.ContextTimeoutEnabled = true // the checker's timeout bounds every call
+	o.MaxRetries = -1              // a retry would outlive that timeout
+	o.DialerRetries = 1            // a refused dial fails the call at once
 	return revocation.NewRedis(redis.NewUniversalClient(o), revocation.RedisOptions{
 		Prefix: r.KeyPrefix, Observer: revocationObserver{}, WaitReplicas: r.WaitReplicas,
 	}), nil

@@ -49,12 +49,7 @@ func TestBrowserUploadCrossOrigin(t *testing.T) {
 	root := t.TempDir()
 	g = startStoreGateway(t, root, "max_bytes 64MiB", "cors_origins "+app.URL)
 
-	data := make([]byte, 3<<20+17)
-	rand.Read(data)
-	src := filepath.Join(t.TempDir(), "photo.bin")
-	if err := os.WriteFile(src, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	data, src := randomFile(t, "photo.bin", 3<<20+17)
 
 	ctx := newBrowser(t, 90*time.Second)
 
@@ -105,4 +100,15 @@ func TestBrowserUploadCrossOrigin(t *testing.T) {
 		t.Fatal("a page from an unlisted origin uploaded")
 	}
 	testenv.SameTree(t, root, before)
+}
+
+// randomFile writes n random bytes to a new file named name.
+func randomFile(t *testing.T, name string, n int) ([]byte, string) {
+	data := make([]byte, n)
+	rand.Read(data)
+	src := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(src, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return data, src
 }

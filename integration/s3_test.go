@@ -279,8 +279,12 @@ func TestS3NothingButTheJudgedRequestReachesTheBucket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	body411, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	expect(t, "PUT without Content-Length", res, 411)
+	if !strings.Contains(string(body411), "resumable (tus) upload") {
+		t.Errorf("411 body %q does not point to resumable uploads", body411)
+	}
 	if seen := g.spy.take(); len(seen) != 0 {
 		t.Errorf("refused requests reached the store: %+v", seen)
 	}

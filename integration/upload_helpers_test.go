@@ -23,9 +23,16 @@ type storeGateway struct {
 
 // startStoreGateway starts it; storeOptions go into the valet_store block
 // and gateOptions into the valet block.
-func startStoreGateway(t *testing.T, root, storeOptions, gateOptions string) *storeGateway {
+func startStoreGateway(t testing.TB, root, storeOptions, gateOptions string) *storeGateway {
 	t.Helper()
-	g := &storeGateway{addr: testenv.Addr(testenv.FreePort(t)), root: root, keys: newKeys(t)}
+	return startStoreGatewayKeys(t, root, storeOptions, gateOptions, newKeys(t))
+}
+
+// startStoreGatewayKeys starts one with the given keys (a second gateway
+// of a fleet).
+func startStoreGatewayKeys(t testing.TB, root, storeOptions, gateOptions string, k *keys) *storeGateway {
+	t.Helper()
+	g := &storeGateway{addr: testenv.Addr(testenv.FreePort(t)), root: root, keys: k}
 	caddyfile := fmt.Sprintf(`http://%s {
 	root * %s
 	valet {
@@ -46,7 +53,7 @@ func startStoreGateway(t *testing.T, root, storeOptions, gateOptions string) *st
 }
 
 // url is the address of path with a token for c.
-func (g *storeGateway) url(t *testing.T, path string, c *token.Claims) string {
+func (g *storeGateway) url(t testing.TB, path string, c *token.Claims) string {
 	return "http://" + g.addr + path + "?vk=" + mint(t, c, g.keys.hs)
 }
 
@@ -66,7 +73,7 @@ var uploadClient = &http.Client{
 
 // do sends a request with the default client and returns status, reason
 // header and body.
-func do(t *testing.T, method, url string, body io.Reader, length int64, headers ...string) (*http.Response, string) {
+func do(t testing.TB, method, url string, body io.Reader, length int64, headers ...string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, body)
 	if err != nil {

@@ -103,7 +103,7 @@ func (t *Transport) outbound(r *http.Request) (*http.Request, operation, *refusa
 			return nil, 0, rf
 		}
 		if r.ContentLength < 0 {
-			return nil, 0, refuse(http.StatusLengthRequired, "an upload needs a Content-Length")
+			return nil, 0, refuse(http.StatusLengthRequired, LengthRequiredMessage)
 		}
 		if claims != nil && claims.MaxBytes > 0 && r.ContentLength > claims.MaxBytes {
 			return nil, 0, refuse(http.StatusRequestEntityTooLarge, "upload exceeds %d bytes", claims.MaxBytes)
@@ -227,3 +227,10 @@ func withoutDefaultPort(u *url.URL) string {
 	}
 	return u.Host
 }
+
+// LengthRequiredMessage answers a PUT without a Content-Length: S3 takes no
+// unsigned body of unknown length, and the gateway does not buffer one. It
+// names the way out: a resumable (tus) upload, which sends a file of any
+// length in parts.
+const LengthRequiredMessage = "an upload needs a Content-Length; for a body of unknown length " +
+	"use a resumable (tus) upload where the site offers one (docs/uploads.md)"

@@ -105,6 +105,9 @@ func TestOutboundRefusals(t *testing.T) {
 			t.Errorf("%s: got %+v, want status %d", name, rf, c.status)
 		}
 	}
+	if _, _, rf := tr.outbound(chunked); rf == nil || !strings.Contains(rf.msg, "resumable (tus) upload") {
+		t.Errorf("the 411 answer does not point to resumable uploads: %+v", rf)
+	}
 }
 
 func TestOutboundListing(t *testing.T) {

@@ -60,8 +60,9 @@ type ResponseOverrides struct {
 const MinIDLength = 16
 
 // grantable are the methods a token may name. HEAD comes with GET; OPTIONS
-// is a CORS preflight, answered by the gateway, never granted.
-var grantable = map[string]bool{"GET": true, "HEAD": true, "PUT": true, "POST": true, "DELETE": true}
+// is a CORS preflight, answered by the gateway, never granted. PATCH is what
+// continues a resumable upload (tus); it grants nothing else.
+var grantable = map[string]bool{"GET": true, "HEAD": true, "PUT": true, "POST": true, "PATCH": true, "DELETE": true}
 
 // check validates the shape of the claims, the same for minting and
 // verifying, so the gateway never accepts what Mint would refuse.
@@ -85,7 +86,7 @@ func (c *Claims) check() error {
 	}
 	for _, m := range c.Methods {
 		if !grantable[m] {
-			return fmt.Errorf("method %q cannot be granted (use upper case GET, HEAD, PUT, POST or DELETE)", m)
+			return fmt.Errorf("method %q cannot be granted (use upper case GET, HEAD, PUT, POST, PATCH or DELETE)", m)
 		}
 	}
 	c.prefixes = c.prefixes[:0]

@@ -46,7 +46,8 @@ func TestAllows(t *testing.T) {
 		{"several methods", map[string]any{"m": []string{"PUT", "DELETE"}}, token.Request{Method: "DELETE", Path: "/photos/alice/a.jpg"}, token.Allowed},
 		{"lower-case request method", nil, token.Request{Method: "get", Path: "/photos/alice/a.jpg"}, token.MethodNotAllowed},
 		{"OPTIONS never granted", nil, token.Request{Method: "OPTIONS", Path: "/photos/alice/a.jpg"}, token.MethodNotAllowed},
-		{"unknown method", nil, token.Request{Method: "PATCH", Path: "/photos/alice/a.jpg"}, token.MethodNotAllowed},
+		{"PATCH not granted by GET", nil, token.Request{Method: "PATCH", Path: "/photos/alice/a.jpg"}, token.MethodNotAllowed},
+		{"unknown method", nil, token.Request{Method: "PROPFIND", Path: "/photos/alice/a.jpg"}, token.MethodNotAllowed},
 
 		{"no ip claim, no ip known", nil, token.Request{Method: "GET", Path: "/photos/alice/a.jpg"}, token.Allowed},
 		{"ip in prefix", map[string]any{"ip": []string{"203.0.113.0/24"}}, token.Request{Method: "GET", Path: "/photos/alice/a", ClientIP: v4}, token.Allowed},

@@ -130,10 +130,12 @@ func vectorSpecs(t testing.TB) []vector {
 		Response: &token.ResponseOverrides{ContentDisposition: `attachment; filename="a.jpg"`, ContentType: "image/jpeg", CacheControl: "private, max-age=60"},
 	}
 	put := func(path string) vectorRequest { r := get(path); r.Method = "PUT"; return r }
+	patch := func(path string) vectorRequest { r := get(path); r.Method = "PATCH"; return r }
 	return []vector{
 		// Allowed.
 		{Name: "HS256 GET inside a directory scope", Token: good, Request: get("/photos/alice/a.jpg"), Expect: allow()},
 		{Name: "EdDSA GET inside a directory scope", Token: ved(nil), Request: get("/photos/alice/2024/a.jpg"), Expect: allow()},
+		{Name: "PATCH granted for a resumable upload", Token: vhs(map[string]any{"m": []string{"POST", "PATCH", "HEAD"}}), Request: patch("/photos/alice/a.mp4"), Expect: allow()},
 		{Name: "GET grants HEAD", Token: good, Request: vectorRequest{Method: "HEAD", Path: "/photos/alice/a.jpg", ClientIP: "203.0.113.7"}, Expect: allow()},
 		{Name: "double slashes collapse", Token: good, Request: get("//photos//alice///a.jpg"), Expect: allow()},
 		{Name: "percent-encoded name", Token: good, Request: get("/photos/alice/my%20cat%C3%A9.jpg"), Expect: allow()},
@@ -215,6 +217,8 @@ func vectorSpecs(t testing.TB) []vector {
 		{Name: "case differs", Token: good, Request: get("/photos/Alice/a.jpg"), Expect: deny(token.OutOfScope)},
 		{Name: "the scope's directory without its slash", Token: good, Request: get("/photos/alice"), Expect: deny(token.OutOfScope)},
 		{Name: "method not granted", Token: good, Request: put("/photos/alice/a.jpg"), Expect: deny(token.MethodNotAllowed)},
+		{Name: "POST does not grant PATCH", Token: vhs(map[string]any{"m": []string{"POST", "HEAD"}}), Request: patch("/photos/alice/a.mp4"), Expect: deny(token.MethodNotAllowed)},
+		{Name: "PATCH does not grant HEAD", Token: vhs(map[string]any{"m": []string{"POST", "PATCH"}}), Request: vectorRequest{Method: "HEAD", Path: "/photos/alice/a.mp4", ClientIP: "203.0.113.7"}, Expect: deny(token.MethodNotAllowed)},
 		{Name: "exact-file scope does not grant PUT beside it", Token: minted(t, hs, full), Request: put("/photos/alice/b.jpg"), Expect: deny(token.OutOfScope)},
 		{Name: "client outside the IP prefixes", Token: minted(t, hs, full), Request: vectorRequest{Method: "PUT", Path: "/uploads/alice/a.jpg", ClientIP: "198.51.100.7", HTTPS: true}, Expect: deny(token.IPNotAllowed)},
 		{Name: "plain http when https is required", Token: minted(t, ed, full), Request: vectorRequest{Method: "PUT", Path: "/uploads/alice/a.jpg", ClientIP: "203.0.113.7"}, Expect: deny(token.HTTPSRequired)},

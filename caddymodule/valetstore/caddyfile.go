@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -34,6 +35,15 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    content_types <type...>
 //	    no_overwrite
 //	    form_field    <name>
+//	    resumable [{
+//	        dir    <path>       # unfinished uploads, outside the root
+//	        expire <duration>   # after the last write; default 24h
+//	        redis [{            # locks in Redis, for a fleet sharing dir
+//	            addresses <host:port...>
+//	            lock_ttl  <duration>
+//	            ...                 # the options of revocation redis
+//	        }]
+//	    }]
 //	}
 func (s *Store) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -73,6 +83,14 @@ func (s *Store) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.AllArgs(&s.FormField) {
 				return d.ArgErr()
 			}
+		case "resumable":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			s.Resumable = new(Resumable)
+			if err := s.Resumable.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
 		default:
 			return d.Errf("unknown valet_store subdirective %q", d.Val())
 		}
@@ -85,3 +103,54 @@ func (s *Store) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // Interface guard
 var _ caddyfile.Unmarshaler = (*Store)(nil)
+
+func (rs *Resumable) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	for d.NextBlock(1) {
+		switch d.Val() {
+		case "dir":
+			if !d.AllArgs(&rs.Dir) {
+				return d.ArgErr()
+			}
+		case "expire":
+			var v string
+			if !d.AllArgs(&v) {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(v)
+			if err != nil || dur <= 0 {
+				return d.Errf("expire %q: not a positive duration", v)
+			}
+			rs.Expire = caddy.Duration(dur)
+		case "redis":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			rs.Redis = new(RedisLocker)
+			for d.NextBlock(2) {
+				opt := d.Val()
+				if opt == "lock_ttl" {
+					var v string
+					if !d.AllArgs(&v) {
+						return d.ArgErr()
+					}
+					dur, err := caddy.ParseDuration(v)
+					if err != nil || dur <= 0 {
+						return d.Errf("lock_ttl %q: not a positive duration", v)
+					}
+					rs.Redis.LockTTL = caddy.Duration(dur)
+					continue
+				}
+				known, err := rs.Redis.UnmarshalOption(d, opt)
+				if !known {
+					return d.Errf("unknown resumable redis option %q", opt)
+				}
+				if err != nil {
+					return err
+				}
+			}
+		default:
+			return d.Errf("unknown resumable subdirective %q", d.Val())
+		}
+	}
+	return nil
+}

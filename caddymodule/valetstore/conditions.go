@@ -68,3 +68,13 @@ func matches(list, tag string) bool {
 	}
 	return false
 }
+
+// precheck judges the path and the preconditions before a body is read, so
+// a doomed upload fails fast; the commit judges them again and decides.
+func (s *Store) precheck(t target, cond conditions) (Reason, error) {
+	current, _, reason, err := s.inspect(t)
+	if reason == "" {
+		reason = cond.check(current)
+	}
+	return reason, err
+}

@@ -32,10 +32,7 @@ func (s *Store) post(r *http.Request, t target, l limits) outcome {
 	}
 	cond := conditionsOf(r, l)
 	// Fail fast on the path and preconditions, before reading the body.
-	if current, _, reason, err := s.inspect(t); reason != "" || cond.check(current) != "" {
-		if reason == "" {
-			reason = cond.check(current)
-		}
+	if reason, err := s.precheck(t, cond); reason != "" {
 		return outcome{reason: reason, err: err}
 	}
 

@@ -31,8 +31,12 @@ func (t target) dir() string {
 // slash, or the root) names no file. No segment may begin with the
 // prefix of the store's own temporary files, which are never served.
 func (s *Store) target(r *http.Request) (target, Reason) {
-	p := r.URL.Path
-	canon, reason := token.CanonicalPath(r.URL.EscapedPath())
+	return targetOf(r.URL.Path, r.URL.EscapedPath())
+}
+
+// targetOf judges a path p, given decoded and as escaped on the wire.
+func targetOf(p, escaped string) (target, Reason) {
+	canon, reason := token.CanonicalPath(escaped)
 	switch {
 	case reason != token.Allowed || canon != p:
 		return target{}, AmbiguousPath

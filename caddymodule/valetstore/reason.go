@@ -33,6 +33,9 @@ const (
 	// AmbiguousPath is the gate's word, reused: the path (rewritten after
 	// the gate) is not one token.CanonicalPath accepts.
 	AmbiguousPath = Reason(token.AmbiguousPath)
+	// OutOfScope is the gate's word, reused: a resumable upload's filename
+	// leads outside the token's scopes.
+	OutOfScope = Reason(token.OutOfScope)
 )
 
 // Reasons lists every store refusal, for documentation and tests.
@@ -55,7 +58,7 @@ func (r Reason) Status() int {
 		return http.StatusBadRequest
 	case NotAFile:
 		return http.StatusConflict
-	case Symlink, ReservedName:
+	case Symlink, ReservedName, OutOfScope:
 		return http.StatusForbidden
 	case NotFound:
 		return http.StatusNotFound

@@ -26,8 +26,9 @@ func init() {
 // directory, is synced, then renamed into place, so readers and concurrent
 // writers see one complete version or the previous one, never a mix.
 //
-// It handles PUT, POST and DELETE and passes every other method to the next
-// handler (typically file_server, for downloads). It refuses any request
+// It handles PUT, POST and DELETE, and with Resumable the tus requests
+// (POST, HEAD, PATCH, DELETE with a Tus-Resumable header), and passes every
+// other request to the next handler (typically file_server, for downloads). It refuses any request
 // that did not pass the valet gate: the gate's verified grant is what says
 // which path may be written and within which limits.
 type Store struct {
@@ -51,6 +52,10 @@ type Store struct {
 	// FormField is the name of the file field of a multipart/form-data POST.
 	// Default: "file".
 	FormField string `json:"form_field,omitempty"`
+
+	// Resumable, when set, accepts resumable uploads (tus 1.0) besides
+	// single-request ones, under the same limits (see Resumable).
+	Resumable *Resumable `json:"resumable,omitempty"`
 
 	root   *os.Root
 	logger *zap.Logger
@@ -79,6 +84,11 @@ func (s *Store) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("valet_store: opening root: %w", err)
 	}
 	s.root = root
+	if s.Resumable != nil {
+		if err := s.Resumable.provision(ctx, s); err != nil {
+			return fmt.Errorf("valet_store: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -87,11 +97,19 @@ func (s *Store) Validate() error {
 	if s.MaxBytes < 0 {
 		return fmt.Errorf("valet_store: max_bytes must not be negative")
 	}
+	if s.Resumable != nil {
+		if err := s.Resumable.validate(); err != nil {
+			return fmt.Errorf("valet_store: %w", err)
+		}
+	}
 	return nil
 }
 
-// Cleanup closes the root directory.
+// Cleanup stops the resumable uploads' sweep and closes the root directory.
 func (s *Store) Cleanup() error {
+	if s.Resumable != nil {
+		s.Resumable.cleanup()
+	}
 	if s.root != nil {
 		return s.root.Close()
 	}
@@ -100,7 +118,8 @@ func (s *Store) Cleanup() error {
 
 // ServeHTTP stores or deletes the file at the request path.
 func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if r.Method != http.MethodPut && r.Method != http.MethodPost && r.Method != http.MethodDelete {
+	tus := s.Resumable != nil && isTus(r)
+	if !tus && r.Method != http.MethodPut && r.Method != http.MethodPost && r.Method != http.MethodDelete {
 		return next.ServeHTTP(w, r)
 	}
 	// Without the gate's grant there is no scope and no limit to enforce;
@@ -111,6 +130,10 @@ func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		s.logger.Error("refusing a write that did not pass the valet gate; put valet before valet_store",
 			zap.String("method", r.Method), zap.String("path", r.URL.Path))
 		refuse(w, Ungated.Status(), string(Ungated))
+		return nil
+	}
+	if tus {
+		s.serveTus(w, r, claims)
 		return nil
 	}
 	target, reason := s.target(r)
