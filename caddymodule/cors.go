@@ -78,7 +78,7 @@ func (h *Handler) preflight(w http.ResponseWriter, r *http.Request, next caddyht
 		reason = token.MethodNotAllowed // a header outside the grant
 	}
 	if reason == token.Allowed && claims != nil {
-		reason = h.Revocation.Check(r.Context(), claims, false)
+		reason = h.Revocation.Check(r.Context(), claims, "", false)
 	}
 	if reason != token.Allowed {
 		jti := ""

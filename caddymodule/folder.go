@@ -23,7 +23,7 @@ func (h *Handler) isScopeDir(r *http.Request, c *token.Claims, path string) bool
 
 // redirectToDir answers 308 to the directory, unless the token is revoked.
 func (h *Handler) redirectToDir(w http.ResponseWriter, r *http.Request, c *token.Claims, path string, tok carried) error {
-	if reason := h.Revocation.Check(r.Context(), c, false); reason != token.Allowed {
+	if reason := h.Revocation.Check(r.Context(), c, "", false); reason != token.Allowed {
 		return h.deny(w, r, c, reason)
 	}
 	countDecision(token.Allowed)

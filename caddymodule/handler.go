@@ -211,7 +211,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		reason = h.corsAllowed(w, r, claims)
 	}
 	if reason == token.Allowed { // last, since a counted token spends a use here
-		reason = h.Revocation.Check(r.Context(), claims, true)
+		reason = h.Revocation.Check(r.Context(), claims, clientAddr(r).String(), true)
 	}
 	if reason != token.Allowed {
 		return h.deny(w, r, claims, reason)
@@ -278,6 +278,11 @@ func (h *Handler) verify(raw string) (*token.Claims, token.Reason) {
 
 // request gathers what the token package needs to judge r.
 func (h *Handler) request(r *http.Request, path string) token.Request {
+	return token.Request{Method: r.Method, Path: path, ClientIP: clientAddr(r), HTTPS: r.TLS != nil}
+}
+
+// clientAddr is Caddy's client IP (trusted_proxies applied), or the peer's.
+func clientAddr(r *http.Request) netip.Addr {
 	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
 	addr, err := netip.ParseAddr(ip)
 	if err != nil {
@@ -285,5 +290,5 @@ func (h *Handler) request(r *http.Request, path string) token.Request {
 			addr = ap.Addr()
 		}
 	}
-	return token.Request{Method: r.Method, Path: path, ClientIP: addr, HTTPS: r.TLS != nil}
+	return addr.Unmap()
 }

@@ -48,6 +48,12 @@ type Revocation struct {
 	// CacheSize is the most answers cached. Default: 100000.
 	CacheSize int64 `json:"cache_size,omitempty"`
 
+	// UseWindow is how long a client's session of a counted token (uses)
+	// stays open after its last request: within it, the same client
+	// address spends no further use, so a player's seeks and a download
+	// manager's parallel ranges cost one use. Default: 10m.
+	UseWindow caddy.Duration `json:"use_window,omitempty"`
+
 	checker *revocation.Checker
 	poolKey string
 }
@@ -89,6 +95,7 @@ func (rv *Revocation) provision(ctx caddy.Context, gateMaxTTL time.Duration) err
 		Timeout:   time.Duration(rv.Timeout),
 		MaxTTL:    time.Duration(rv.MaxTTL),
 		CacheSize: rv.CacheSize,
+		UseWindow: time.Duration(rv.UseWindow),
 		Observer:  revocationObserver{},
 	}
 	if opts.MaxTTL <= 0 {
@@ -99,22 +106,21 @@ func (rv *Revocation) provision(ctx caddy.Context, gateMaxTTL time.Duration) err
 }
 
 // Check asks whether verified claims may still be used; a request that
-// will be served spends a use of a counted token, one that only asks (a
-// preflight) does not. A gate without a revocation block allows all but
+// will be served (spendUse) spends a use of a counted token unless its
+// client, by address, has an open session (revocation.Spend), and one that
+// only asks (a preflight, a folder redirect) does not. A gate without a revocation block allows all but
 // counted tokens, whose uses it cannot count: those it refuses with
 // uses_unsupported, rather than admit them without limit.
-func (rv *Revocation) Check(ctx context.Context, claims *token.Claims, spendUse bool) token.Reason {
-	if rv == nil {
-		if claims.Uses > 0 {
-			return token.UsesUnsupported
-		}
+func (rv *Revocation) Check(ctx context.Context, claims *token.Claims, client string, spendUse bool) token.Reason {
+	switch {
+	case rv == nil && claims.Uses > 0:
+		return token.UsesUnsupported
+	case rv == nil:
 		return token.Allowed
+	case spendUse:
+		return rv.checker.Check(ctx, claims, client)
 	}
-	check := rv.checker.Revoked
-	if spendUse {
-		check = rv.checker.Check
-	}
-	return check(ctx, claims)
+	return rv.checker.Revoked(ctx, claims)
 }
 
 // cleanup releases this configuration's hold on the shared checker.
@@ -126,7 +132,7 @@ func (rv *Revocation) cleanup() {
 
 // Validate refuses settings that cannot work.
 func (rv *Revocation) validate() error {
-	for _, d := range []caddy.Duration{rv.QuietTTL, rv.LiveTTL, rv.StaleFor, rv.Timeout, rv.MaxTTL} {
+	for _, d := range []caddy.Duration{rv.QuietTTL, rv.LiveTTL, rv.StaleFor, rv.Timeout, rv.MaxTTL, rv.UseWindow} {
 		if d < 0 {
 			return fmt.Errorf("revocation durations must not be negative")
 		}

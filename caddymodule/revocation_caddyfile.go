@@ -69,6 +69,8 @@ func unmarshalRevocation(d *caddyfile.Dispenser) (*Revocation, error) {
 			rv.Timeout, err = durationArg(d)
 		case "max_ttl":
 			rv.MaxTTL, err = durationArg(d)
+		case "use_window":
+			rv.UseWindow, err = durationArg(d)
 		case "cache_size":
 			var s string
 			if err = oneArg(d, &s); err == nil {

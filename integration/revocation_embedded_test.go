@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"net"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -76,7 +77,8 @@ func TestRevocationEmbeddedSurvivesRestart(t *testing.T) {
 	}
 }
 
-// A single-use token under 50 concurrent requests is served exactly once.
+// A single-use token under 50 concurrent requests from 50 client
+// addresses is served to exactly one (a use is a client's session).
 func TestRevocationSingleUseConcurrent(t *testing.T) {
 	k := newKeys(t)
 	g := startRevGateway(t, k, fileRoot(t), "bolt {\n\t\t\tpath "+filepath.Join(t.TempDir(), "r.db")+"\n\t\t}")
@@ -85,11 +87,19 @@ func TestRevocationSingleUseConcurrent(t *testing.T) {
 	tok := mint(t, c, k.hs)
 	var ok, exhausted atomic.Int32
 	var wg sync.WaitGroup
-	for range 50 {
+	for i := range 50 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			switch st, r := g.get(t, tok); {
+			from := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(i+1))}}
+			client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: from.DialContext}}
+			resp, err := client.Get("http://" + g.site + "/f/a.txt?vk=" + tok)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			switch st, r := resp.StatusCode, resp.Header.Get("Valet-Reason"); {
 			case st == http.StatusOK:
 				ok.Add(1)
 			case r == "uses_exhausted":

@@ -17,6 +17,8 @@ import (
 var (
 	revokedBucket = []byte("revoked") // "kind:id" -> boltEntry as JSON
 	usesBucket    = []byte("uses")    // jti -> count (8 bytes) + expiry in unix ms (8 bytes)
+	// sessionsBucket: jti NUL client -> session end + expiry, unix ms (8+8 bytes)
+	sessionsBucket = []byte("sessions")
 )
 
 type boltEntry struct {
@@ -64,7 +66,7 @@ func OpenBolt(o BoltOptions) (*BoltStore, error) {
 		return nil, fmt.Errorf("bolt revocation store %s: %w", o.Path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{revokedBucket, usesBucket} {
+		for _, b := range [][]byte{revokedBucket, usesBucket, sessionsBucket} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -181,30 +183,46 @@ func (s *BoltStore) List(ctx context.Context) ([]Entry, error) {
 	return out, nil
 }
 
-// Use implements Store: the count is read and written in one bbolt write
-// transaction, and bbolt runs one at a time.
-func (s *BoltStore) Use(ctx context.Context, jti string, expires time.Time) (int64, error) {
+// Use implements Store: the session and the count are read and written in
+// one bbolt write transaction, and bbolt runs one at a time.
+func (s *BoltStore) Use(ctx context.Context, sp Spend) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
 	var n int64
 	now := s.now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(usesBucket)
-		k := []byte(jti)
-		if v := b.Get(k); len(v) == 16 && now.UnixMilli() < int64(binary.BigEndian.Uint64(v[8:])) {
+		sessions, uses := tx.Bucket(sessionsBucket), tx.Bucket(usesBucket)
+		sk := []byte(sp.JTI + "\x00" + sp.Client)
+		session := pair(sp.sessionEnd(now).UnixMilli(), sp.Expires.UnixMilli())
+		if v := sessions.Get(sk); len(v) == 16 && now.UnixMilli() < int64(binary.BigEndian.Uint64(v[:8])) {
+			n = 0
+			return sessions.Put(sk, session)
+		}
+		k := []byte(sp.JTI)
+		if v := uses.Get(k); len(v) == 16 && now.UnixMilli() < int64(binary.BigEndian.Uint64(v[8:])) {
 			n = int64(binary.BigEndian.Uint64(v[:8]))
 		}
 		n++
-		v := make([]byte, 16)
-		binary.BigEndian.PutUint64(v[:8], uint64(n))
-		binary.BigEndian.PutUint64(v[8:], uint64(expires.UnixMilli()))
-		return b.Put(k, v)
+		if n <= sp.Limit {
+			if err := sessions.Put(sk, session); err != nil {
+				return err
+			}
+		}
+		return uses.Put(k, pair(n, sp.Expires.UnixMilli()))
 	})
 	if err != nil {
 		return 0, fmt.Errorf("bolt use: %w", err)
 	}
 	return n, nil
+}
+
+// pair is two big-endian 64-bit numbers, the form of both use buckets.
+func pair(a, b int64) []byte {
+	v := make([]byte, 16)
+	binary.BigEndian.PutUint64(v[:8], uint64(a))
+	binary.BigEndian.PutUint64(v[8:], uint64(b))
+	return v
 }
 
 // Watch implements Store; changes come only from this process.
@@ -252,15 +270,17 @@ func (s *BoltStore) sweep() {
 		for _, k := range dead {
 			tx.Bucket(revokedBucket).Delete(k)
 		}
-		dead = dead[:0]
-		c = tx.Bucket(usesBucket).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if len(v) != 16 || now.UnixMilli() >= int64(binary.BigEndian.Uint64(v[8:])) {
-				dead = append(dead, bytes.Clone(k))
+		for _, bucket := range [][]byte{usesBucket, sessionsBucket} {
+			dead = dead[:0]
+			c = tx.Bucket(bucket).Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if len(v) != 16 || now.UnixMilli() >= int64(binary.BigEndian.Uint64(v[8:])) {
+					dead = append(dead, bytes.Clone(k))
+				}
 			}
-		}
-		for _, k := range dead {
-			tx.Bucket(usesBucket).Delete(k)
+			for _, k := range dead {
+				tx.Bucket(bucket).Delete(k)
+			}
 		}
 		return nil
 	})

@@ -35,6 +35,9 @@ type Options struct {
 	MaxTTL time.Duration
 	// CacheSize is the most answers cached. Default 100000.
 	CacheSize int64
+	// UseWindow is how long a client's session of a counted token stays
+	// open after its last request (see Spend). Default 10m.
+	UseWindow time.Duration
 	// Observer, if set, hears about cache and store use (metrics).
 	Observer Observer
 }
@@ -55,6 +58,7 @@ func (o *Options) defaults() {
 		}
 	}
 	def(&o.QuietTTL, time.Second)
+	def(&o.UseWindow, 10*time.Minute)
 	def(&o.LiveTTL, time.Minute)
 	def(&o.Timeout, 500*time.Millisecond)
 	def(&o.MaxTTL, 24*time.Hour)
@@ -161,14 +165,15 @@ func (c *Checker) fresh(a *answer, now time.Time) bool {
 	return now.Sub(a.fetched) < ttl
 }
 
-// Check decides whether a verified token may be used: Allowed, Revoked,
-// UsesExhausted, or RevocationUnavailable when the store cannot tell. A
-// token with a use count spends one use when it is Allowed.
-func (c *Checker) Check(ctx context.Context, claims *token.Claims) token.Reason {
+// Check decides whether a verified token may be used by the client at
+// address client: Allowed, Revoked, UsesExhausted, or
+// RevocationUnavailable when the store cannot tell. A token with a use
+// count spends a use when the client has no open session (see Spend).
+func (c *Checker) Check(ctx context.Context, claims *token.Claims, client string) token.Reason {
 	if reason := c.Revoked(ctx, claims); reason != token.Allowed || claims.Uses == 0 {
 		return reason
 	}
-	return c.use(ctx, claims)
+	return c.use(ctx, claims, client)
 }
 
 // Revoked is Check without spending a use: for requests that only ask,
@@ -283,17 +288,19 @@ func (c *Checker) keep(a *answer, now time.Time) time.Duration {
 	return d
 }
 
-// use spends one use of a counted token. Counting cannot be done from a
-// cache, so it always fails closed; only "no uses left" is cached.
-func (c *Checker) use(ctx context.Context, claims *token.Claims) token.Reason {
-	key := usesKey(claims.ID)
+// use spends a use of a counted token, or finds the client's session
+// open. Counting cannot be done from a cache, so it always fails closed;
+// only "no uses left for this client" is cached.
+func (c *Checker) use(ctx context.Context, claims *token.Claims, client string) token.Reason {
+	key := usesKey(claims.ID) + "\x00" + client
 	if _, ok := c.cache.Get(key); ok {
 		return token.UsesExhausted
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	start := time.Now()
-	n, err := c.store.Use(ctx, claims.ID, claims.ExpiresAt.Time)
+	n, err := c.store.Use(ctx, Spend{JTI: claims.ID, Client: client, Window: c.opts.UseWindow,
+		Limit: claims.Uses, Expires: claims.ExpiresAt.Time})
 	c.opts.Observer.StoreCall("use", time.Since(start), err)
 	if err != nil {
 		return token.RevocationUnavailable

@@ -1,6 +1,7 @@
 package revocation
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -36,7 +37,7 @@ func TestCheckerRevokes(t *testing.T) {
 			bystander := claims(t, "k1", &past, nil)
 			all := []*token.Claims{byJTI, inGroup, oldK2, newK2, noIatK2, oldAud, bystander}
 			for _, tc := range all { // warm the cache with "not revoked"
-				if r := ch.Check(c, tc); r != token.Allowed {
+				if r := ch.Check(c, tc, "203.0.113.1"); r != token.Allowed {
 					t.Fatalf("before revocation: %s", r)
 				}
 			}
@@ -56,14 +57,14 @@ func TestCheckerRevokes(t *testing.T) {
 				bystander: token.Allowed,
 			}
 			for tc, w := range want {
-				if r := ch.Check(c, tc); r != w {
+				if r := ch.Check(c, tc, "203.0.113.1"); r != w {
 					t.Errorf("token jti=%s kid=%s grp=%q: %q, want %q", tc.ID, tc.KeyID(), tc.Group, r, w)
 				}
 			}
 			if _, err := ch.Remove(c, Subject{Group, "user:42"}); err != nil {
 				t.Fatal(err)
 			}
-			if r := ch.Check(c, inGroup); r != token.Allowed {
+			if r := ch.Check(c, inGroup, "203.0.113.1"); r != token.Allowed {
 				t.Errorf("after removing the group entry: %q", r)
 			}
 			if _, err := ch.Revoke(c, Entry{Subject: Subject{Key, "k2"}}); err == nil {
@@ -87,11 +88,11 @@ func TestSingleUseUnderConcurrency(t *testing.T) {
 			}{{once, 1}, {thrice, 3}} {
 				var allowed, exhausted atomic.Int64
 				var wg sync.WaitGroup
-				for range 50 {
+				for i := range 50 { // 50 clients, each a use
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						switch r := ch.Check(c, tc.c); r {
+						switch r := ch.Check(c, tc.c, fmt.Sprint("203.0.113.", i)); r {
 						case token.Allowed:
 							allowed.Add(1)
 						case token.UsesExhausted:
@@ -124,14 +125,14 @@ func TestRevocationPropagates(t *testing.T) {
 	for range 20 {
 		now := time.Now()
 		tc := claims(t, "k1", &now, nil)
-		if r := a.Check(c, tc); r != token.Allowed {
+		if r := a.Check(c, tc, "203.0.113.1"); r != token.Allowed {
 			t.Fatalf("before: %s", r)
 		}
 		start := time.Now()
 		if _, err := b.Revoke(c, Entry{Subject: Subject{JTI, tc.ID}}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, time.Second, func() bool { return a.Check(c, tc) == token.Revoked })
+		waitFor(t, time.Second, func() bool { return a.Check(c, tc, "203.0.113.1") == token.Revoked })
 		worst = max(worst, time.Since(start))
 	}
 	t.Logf("worst propagation over 20 revocations: %v", worst)
@@ -149,7 +150,7 @@ func TestStoreDownFailsClosedAndRecovers(t *testing.T) {
 	now := time.Now()
 	warm := claims(t, "k1", &now, nil)
 	waitFor(t, time.Second, ch.Live)
-	if got := ch.Check(c, warm); got != token.Allowed {
+	if got := ch.Check(c, warm, "203.0.113.1"); got != token.Allowed {
 		t.Fatalf("warm: %s", got)
 	}
 	ch.cache.Wait()
@@ -157,26 +158,26 @@ func TestStoreDownFailsClosedAndRecovers(t *testing.T) {
 	waitFor(t, 3*time.Second, func() bool { return !ch.Live() })
 
 	start := time.Now()
-	if got := ch.Check(c, claims(t, "k1", &now, nil)); got != token.RevocationUnavailable {
+	if got := ch.Check(c, claims(t, "k1", &now, nil), "203.0.113.1"); got != token.RevocationUnavailable {
 		t.Errorf("uncached token with the store down: %q", got)
 	}
 	if d := time.Since(start); d > 400*time.Millisecond {
 		t.Errorf("check took %v with a 300ms timeout", d)
 	}
-	if got := ch.Check(c, warm); got != token.Allowed {
+	if got := ch.Check(c, warm, "203.0.113.1"); got != token.Allowed {
 		t.Errorf("cached token within stale_for: %q", got)
 	}
 	counted := claims(t, "k1", &now, func(c *token.Claims) { c.Uses = 5 })
-	if got := ch.Check(c, counted); got != token.RevocationUnavailable {
+	if got := ch.Check(c, counted, "203.0.113.1"); got != token.RevocationUnavailable {
 		t.Errorf("counted token with the store down: %q", got)
 	}
 	time.Sleep(2100 * time.Millisecond)
-	if got := ch.Check(c, warm); got != token.RevocationUnavailable {
+	if got := ch.Check(c, warm, "203.0.113.1"); got != token.RevocationUnavailable {
 		t.Errorf("cached token past stale_for: %q", got)
 	}
 
 	r.Start()
-	waitFor(t, 5*time.Second, func() bool { return ch.Check(c, claims(t, "k1", &now, nil)) == token.Allowed })
+	waitFor(t, 5*time.Second, func() bool { return ch.Check(c, claims(t, "k1", &now, nil), "203.0.113.1") == token.Allowed })
 	waitFor(t, 5*time.Second, ch.Live)
 }
 
@@ -201,7 +202,7 @@ func TestEmbeddedStoreSurvivesRestart(t *testing.T) {
 	}
 	t.Cleanup(func() { s.Close() })
 	ch = newChecker(t, s, Options{})
-	if got := ch.Check(c, tc); got != token.Revoked {
+	if got := ch.Check(c, tc, "203.0.113.1"); got != token.Revoked {
 		t.Errorf("after reopening: %q", got)
 	}
 }

@@ -43,7 +43,7 @@ func TestConcurrentMissesShareOneLookup(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if ch.Check(c, tc) == token.Allowed {
+			if ch.Check(c, tc, "203.0.113.1") == token.Allowed {
 				allowed.Add(1)
 			}
 		}()
@@ -66,7 +66,7 @@ func TestLookupAfterInvalidationIsNotShared(t *testing.T) {
 	now := time.Now()
 	tc := claims(t, "k1", &now, nil)
 	first := make(chan token.Reason)
-	go func() { first <- ch.Check(c, tc) }()
+	go func() { first <- ch.Check(c, tc, "203.0.113.1") }()
 	waitFor(t, 5*time.Second, func() bool { return s.lookups.Load() == 1 })
 
 	// Revoked in the store while the first lookup is out (as if its read
@@ -80,7 +80,7 @@ func TestLookupAfterInvalidationIsNotShared(t *testing.T) {
 	}
 	ch.Invalidate(e.Subject)
 	second := make(chan token.Reason)
-	go func() { second <- ch.Check(c, tc) }()
+	go func() { second <- ch.Check(c, tc, "203.0.113.1") }()
 	waitFor(t, 5*time.Second, func() bool { return s.lookups.Load() == 2 })
 	close(s.release)
 	<-first
@@ -98,10 +98,10 @@ func TestSharedLookupOutlivesItsFirstCaller(t *testing.T) {
 	tc := claims(t, "k1", &now, nil)
 	gone, cancel := context.WithCancel(context.Background())
 	first := make(chan token.Reason)
-	go func() { first <- ch.Check(gone, tc) }()
+	go func() { first <- ch.Check(gone, tc, "203.0.113.1") }()
 	waitFor(t, 5*time.Second, func() bool { return s.lookups.Load() == 1 })
 	second := make(chan token.Reason)
-	go func() { second <- ch.Check(ctx(t), tc) }()
+	go func() { second <- ch.Check(ctx(t), tc, "203.0.113.1") }()
 	time.Sleep(50 * time.Millisecond)
 	cancel()
 	if r := <-first; r != token.RevocationUnavailable {

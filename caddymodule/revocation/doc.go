@@ -19,7 +19,7 @@
 //	valet:rev:grp:<grp>   "all" | <unix-sec>  revokes the group's tokens
 //	valet:rev:kid:<kid>   <unix-sec>          revokes the tokens the key verified
 //	valet:rev:aud:<aud>   <unix-sec>          revokes the tokens naming the audience
-//	valet:uses:<jti>      integer             uses counted so far (INCR)
+//	valet:use:<jti>       hash                n: uses spent; c:<client>: session end (ms)
 //	valet:revocations     pub/sub channel; a message "<kind>:<id>" drops every
 //	                      gateway's cached answer for that subject, "*" all of them
 //

@@ -86,8 +86,10 @@ func NewRedis(client redis.UniversalClient, o RedisOptions) *RedisStore {
 // Key is the Redis key of a subject's revocation entry.
 func (s *RedisStore) Key(sub Subject) string { return s.prefix + "rev:" + sub.String() }
 
-// UsesKey is the Redis key of a token's use counter.
-func (s *RedisStore) UsesKey(jti string) string { return s.prefix + "uses:" + jti }
+// UsesKey is the Redis key of a token's uses: a hash with the count in
+// field "n" and the end of each client's session (unix ms) in "c:<client>".
+// One key, so a use is one atomic script on a Cluster too.
+func (s *RedisStore) UsesKey(jti string) string { return s.prefix + "use:" + jti }
 
 // Channel is where changes are announced.
 func (s *RedisStore) Channel() string { return s.prefix + "revocations" }
@@ -218,26 +220,35 @@ func (s *RedisStore) List(ctx context.Context) ([]Entry, error) {
 	return out, nil
 }
 
-// useScript counts a use and sets the counter's expiry on the first one;
-// one key, so it runs on a Cluster too.
+// useScript spends a use (see Spend) on one key: KEYS[1] the token's
+// hash; ARGV client, now, window and expiry (unix ms), limit.
 var useScript = redis.NewScript(`
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIREAT', KEYS[1], ARGV[1]) end
+local field = 'c:' .. ARGV[1]
+local now, window, exp, limit = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local till = math.min(now + window, exp)
+if tonumber(redis.call('HGET', KEYS[1], field) or '0') > now then
+  redis.call('HSET', KEYS[1], field, till)
+  return 0
+end
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+if n <= limit then redis.call('HSET', KEYS[1], field, till) end
+redis.call('PEXPIREAT', KEYS[1], exp)
 return n`)
 
-// Use implements Store with INCR in a Lua script, atomic on the server.
-func (s *RedisStore) Use(ctx context.Context, jti string, expires time.Time) (int64, error) {
-	keys := []string{s.UsesKey(jti)}
+// Use implements Store with a Lua script, atomic on the server.
+func (s *RedisStore) Use(ctx context.Context, sp Spend) (int64, error) {
+	keys := []string{s.UsesKey(sp.JTI)}
+	args := []any{sp.Client, time.Now().UnixMilli(), sp.Window.Milliseconds(), sp.Expires.UnixMilli(), sp.Limit}
 	var (
 		n   int64
 		err error
 	)
 	if s.replicas == 0 {
-		n, err = useScript.Run(ctx, s.client, keys, expires.UnixMilli()).Int64()
+		n, err = useScript.Run(ctx, s.client, keys, args...).Int64()
 	} else {
 		var cmd redis.Cmder
 		cmd, err = s.write(ctx, keys[0], func(p redis.Pipeliner) redis.Cmder {
-			return useScript.Eval(ctx, p, keys, expires.UnixMilli())
+			return useScript.Eval(ctx, p, keys, args...)
 		})
 		if err == nil {
 			n, err = cmd.(*redis.Cmd).Int64()

@@ -49,6 +49,7 @@ func TestRedisCluster(t *testing.T) {
 	t.Run("RevokeLookupRemoveList", func(t *testing.T) { testRevokeLookup(t, open(t)) })
 	t.Run("EntriesExpire", func(t *testing.T) { testExpiry(t, open(t)) })
 	t.Run("UseIsAtomic", func(t *testing.T) { testUse(t, open(t)) })
+	t.Run("UseSessions", func(t *testing.T) { testSessions(t, open(t)) })
 
 	// A key_prefix with a hash tag puts every key and the channel in one
 	// slot: still no multi-key operation, so it works the same.
@@ -99,7 +100,7 @@ func TestRedisCluster(t *testing.T) {
 		c, cc := ctx(t), context.Background()
 		one := newClusterStoreWaiting(t, cl, "wait1:", 1)
 		testRevokeLookup(t, one)
-		if n, err := one.Use(c, "counted-token", time.Now().Add(time.Minute)); n != 1 || err != nil {
+		if n, err := one.Use(c, Spend{JTI: "counted-token", Client: "a", Window: time.Minute, Limit: 5, Expires: time.Now().Add(time.Minute)}); n != 1 || err != nil {
 			t.Fatalf("Use = %d, %v", n, err)
 		}
 		e := Entry{Subject: Subject{JTI, "replicated-token"}}
@@ -122,7 +123,7 @@ func TestRedisCluster(t *testing.T) {
 		}
 		tctx, cancel = context.WithTimeout(cc, 300*time.Millisecond)
 		defer cancel()
-		if _, err := two.Use(tctx, "counted-token", time.Now().Add(time.Minute)); err == nil {
+		if _, err := two.Use(tctx, Spend{JTI: "counted-token", Client: "b", Window: time.Minute, Limit: 5, Expires: time.Now().Add(time.Minute)}); err == nil {
 			t.Error("Use waiting for 2 replicas of 1 succeeded")
 		}
 	})
@@ -138,14 +139,14 @@ func TestRedisCluster(t *testing.T) {
 
 		// A gateway's revocation (SPUBLISH) reaches the other's cache.
 		tc := claims(t, "k1", &now, nil)
-		if r := cb.Check(c, tc); r != token.Allowed {
+		if r := cb.Check(c, tc, "203.0.113.1"); r != token.Allowed {
 			t.Fatalf("before: %s", r)
 		}
 		cb.Wait()
 		if _, err := ca.Revoke(c, Entry{Subject: Subject{JTI, tc.ID}}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, time.Second, func() bool { return cb.Check(c, tc) == token.Revoked })
+		waitFor(t, time.Second, func() bool { return cb.Check(c, tc, "203.0.113.1") == token.Revoked })
 
 		// An application's hand-written SET and PUBLISH, sent to a primary
 		// that does not serve the channel's slot, reaches it too (the
@@ -158,7 +159,7 @@ func TestRedisCluster(t *testing.T) {
 			}
 		}
 		tc2 := claims(t, "k1", &now, nil)
-		if r := cb.Check(c, tc2); r != token.Allowed {
+		if r := cb.Check(c, tc2, "203.0.113.1"); r != token.Allowed {
 			t.Fatalf("before: %s", r)
 		}
 		cb.Wait()
@@ -170,6 +171,6 @@ func TestRedisCluster(t *testing.T) {
 		if reply := testenv.RedisCommand(other.Addr, "PUBLISH "+a.Channel()+" jti:"+tc2.ID); !strings.HasPrefix(reply, ":") {
 			t.Fatalf("PUBLISH: %q", reply)
 		}
-		waitFor(t, time.Second, func() bool { return cb.Check(c, tc2) == token.Revoked })
+		waitFor(t, time.Second, func() bool { return cb.Check(c, tc2, "203.0.113.1") == token.Revoked })
 	})
 }

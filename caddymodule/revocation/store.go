@@ -21,15 +21,40 @@ type Store interface {
 	Remove(ctx context.Context, s Subject) (bool, error)
 	// List returns every live entry.
 	List(ctx context.Context) ([]Entry, error)
-	// Use counts one use of a token atomically across every gateway sharing
-	// the store and returns the count including this one. The counter
-	// disappears after expires (the token's exp).
-	Use(ctx context.Context, jti string, expires time.Time) (int64, error)
+	// Use counts a use of a counted token atomically across every gateway
+	// sharing the store (see Spend). It returns 0 when the client's session
+	// is open (nothing spent), else the count including this use.
+	Use(ctx context.Context, s Spend) (int64, error)
 	// Watch registers a listener for changes made by any gateway and for
 	// the state of that feed; it returns a function that unregisters it.
 	Watch(l Listener) (stop func())
 	// Close releases the store's connections and goroutines.
 	Close() error
+}
+
+// Spend asks for one use of a counted token. A use is a client session:
+// the first request from a client address spends one use and, while the
+// count is within Limit, opens a session for that address; the address's
+// later requests spend nothing while the session is open, and each one
+// keeps it open for Window more. So a player's seeks and a download
+// manager's parallel ranges cost one use, and a second client opening the
+// link spends another (and is refused once Limit is passed). Nothing
+// outlives Expires (the token's exp).
+type Spend struct {
+	JTI     string
+	Client  string
+	Window  time.Duration
+	Limit   int64
+	Expires time.Time
+}
+
+// sessionEnd is when a session opened or kept at now ends.
+func (s Spend) sessionEnd(now time.Time) time.Time {
+	end := now.Add(s.Window)
+	if end.After(s.Expires) {
+		return s.Expires
+	}
+	return end
 }
 
 // Listener hears about changes to a store, so caches can drop what they

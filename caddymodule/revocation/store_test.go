@@ -1,6 +1,7 @@
 package revocation
 
 import (
+	"fmt"
 	"sort"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ func TestStores(t *testing.T) {
 			t.Run("RevokeLookupRemoveList", func(t *testing.T) { testRevokeLookup(t, open(t)) })
 			t.Run("EntriesExpire", func(t *testing.T) { testExpiry(t, open(t)) })
 			t.Run("UseIsAtomic", func(t *testing.T) { testUse(t, open(t)) })
+			t.Run("UseSessions", func(t *testing.T) { testSessions(t, open(t)) })
 		})
 	}
 }
@@ -106,11 +108,11 @@ func testExpiry(t *testing.T, s Store) {
 		t.Errorf("List after expiry = %v", list)
 	}
 	// A counter expires with its token too.
-	if n, _ := s.Use(c, "counted", time.Now().Add(200*time.Millisecond)); n != 1 {
+	if n, _ := s.Use(c, spend("counted", "a", 5, time.Now().Add(200*time.Millisecond))); n != 1 {
 		t.Fatalf("first use = %d", n)
 	}
 	time.Sleep(300 * time.Millisecond)
-	if n, _ := s.Use(c, "counted", time.Now().Add(time.Hour)); n != 1 {
+	if n, _ := s.Use(c, spend("counted", "a", 5, time.Now().Add(time.Hour))); n != 1 {
 		t.Errorf("use after the counter expired = %d, want 1", n)
 	}
 	if b, ok := s.(*BoltStore); ok { // the sweeper really deletes
@@ -123,17 +125,21 @@ func testExpiry(t *testing.T, s Store) {
 	}
 }
 
+func spend(jti, client string, limit int64, exp time.Time) Spend {
+	return Spend{JTI: jti, Client: client, Window: time.Minute, Limit: limit, Expires: exp}
+}
+
 func testUse(t *testing.T, s Store) {
 	c := ctx(t)
 	exp := time.Now().Add(time.Minute)
 	var wg sync.WaitGroup
 	seen := make([]bool, 51)
 	var mu sync.Mutex
-	for range 50 {
+	for i := range 50 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n, err := s.Use(c, "single-use-token-id", exp)
+			n, err := s.Use(c, spend("single-use-token-id", fmt.Sprint("client-", i), 1, exp))
 			if err != nil {
 				t.Error(err)
 				return
@@ -152,5 +158,53 @@ func testUse(t *testing.T, s Store) {
 		if !seen[n] {
 			t.Errorf("count %d never returned", n)
 		}
+	}
+}
+
+// testSessions: one client's concurrent first requests spend one use; its
+// later requests within the window spend none; a second client past the
+// limit opens no session, so each of its requests is refused; after the
+// window the first client spends again.
+func testSessions(t *testing.T, s Store) {
+	c := ctx(t)
+	exp := time.Now().Add(time.Minute)
+	sp := spend("session-token-id", "198.51.100.1", 1, exp)
+	sp.Window = 300 * time.Millisecond
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	counts := map[int64]int{}
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, err := s.Use(c, sp)
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			counts[n]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if counts[1] != 1 || counts[0] != 19 {
+		t.Fatalf("20 concurrent first requests of one client: counts %v, want one 1 and nineteen 0", counts)
+	}
+	other := sp
+	other.Client = "203.0.113.9"
+	for want := int64(2); want <= 3; want++ {
+		if n, _ := s.Use(c, other); n != want {
+			t.Fatalf("second client: %d, want %d (past the limit, no session)", n, want)
+		}
+	}
+	for range 3 {
+		time.Sleep(150 * time.Millisecond) // each request keeps the session open
+		if n, _ := s.Use(c, sp); n != 0 {
+			t.Fatalf("first client within its window: %d, want 0", n)
+		}
+	}
+	time.Sleep(400 * time.Millisecond)
+	if n, _ := s.Use(c, sp); n != 4 {
+		t.Fatalf("first client after its window: %d, want a new use (4)", n)
 	}
 }
