@@ -36,6 +36,9 @@ const (
 	IPNotAllowed     Reason = "ip_not_allowed"
 	HTTPSRequired    Reason = "https_required"
 	OriginNotAllowed Reason = "origin_not_allowed"
+	// Symlink: the file is reached through a symbolic link the site's
+	// symlink policy does not follow (reading), or any link (writing).
+	Symlink Reason = "symlink"
 
 	// 503: the gateway cannot tell whether the token was revoked.
 	RevocationUnavailable Reason = "revocation_unavailable"
@@ -50,7 +53,7 @@ func (r Reason) Status() int {
 		return http.StatusOK
 	case AmbiguousPath, AmbiguousQuery, DuplicateToken:
 		return http.StatusBadRequest
-	case OutOfScope, MethodNotAllowed, IPNotAllowed, HTTPSRequired, OriginNotAllowed:
+	case OutOfScope, MethodNotAllowed, IPNotAllowed, HTTPSRequired, OriginNotAllowed, Symlink:
 		return http.StatusForbidden
 	case RevocationUnavailable:
 		return http.StatusServiceUnavailable
@@ -67,5 +70,5 @@ var Reasons = []Reason{
 	AmbiguousPath, AmbiguousQuery, DuplicateToken, MissingToken, MalformedToken, BadSignature,
 	UnknownKey, AlgMismatch, Expired, NotYetValid, TTLTooLong, AudienceMismatch,
 	Revoked, UsesExhausted, OutOfScope, MethodNotAllowed, IPNotAllowed,
-	HTTPSRequired, OriginNotAllowed, RevocationUnavailable,
+	HTTPSRequired, OriginNotAllowed, Symlink, RevocationUnavailable,
 }

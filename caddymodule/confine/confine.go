@@ -1,0 +1,389 @@
+// Package confine opens files of a site relative to a token's path scope, so
+// that a symbolic link cannot carry a read out of the scope. It is the one
+// place where caddy-valet opens a judged path for reading: the gate hands
+// file_server a file system built on it (FS), and other readers call Open or
+// OpenDir. It does not import Caddy.
+//
+// # Policies
+//
+// A Policy says which symbolic links a read may pass through:
+//
+//   - Scope (the default): a link is followed only when its target resolves
+//     inside the scope directory. Links whose target leaves the scope
+//     (relative with "..", or absolute, whatever they point at), and chains
+//     of more than 8 links (loops included), are refused with ErrSymlink.
+//   - Never: no component of the path below the site root may be a link.
+//   - Follow: plain operating-system behaviour, links followed wherever they
+//     lead. Only for operators who write it.
+//
+// # What is checked where
+//
+// The site root is the operator's: links in the site root's own path are
+// followed. Below it, under Scope and Never alike, every component from the
+// site root down to the scope directory must be a real directory, not a link:
+// a link there would move the whole scope somewhere else, and it is the
+// component a user who owns the scope could replace. The scope directory of
+// "/photos/alice/" is photos/alice and its subtree is readable; the scope
+// directory of an exact-file scope "/photos/alice/a.jpg" is photos/alice, but
+// only a.jpg is readable, and a.jpg itself must not be a link (its target
+// could not be "inside" a one-file scope).
+//
+// Enforcement happens when the file is opened, with no window between a
+// check and the open: the scope directory is held open as an os.Root (Go's
+// openat-based resolution refuses links that leave it), each component on
+// the way to it is opened and then compared by identity (device and inode)
+// with what an lstat of the same name found, and under Never the final file
+// is compared the same way. A link swapped in while a request is in flight
+// can therefore at worst be refused; it never leads a read outside the scope.
+//
+// Not covered: hard links (a hard link is the file itself; the file system
+// cannot tell it from the original), bind mounts, and directories renamed
+// out of the scope by someone with write access to both places while a
+// request is walking them.
+package confine
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/valetkey/caddy-valet/caddymodule/token"
+)
+
+// Policy says which symbolic links a confined read may pass through.
+type Policy uint8
+
+// The policies. The zero value is Scope, the safe default.
+const (
+	Scope  Policy = iota // follow a link only when it stays inside the scope
+	Never                // follow no link below the site root
+	Follow               // the operating system's behaviour: follow every link
+)
+
+// ParsePolicy reads a policy's name: "scope", "never" or "follow". The empty
+// string is Scope.
+func ParsePolicy(s string) (Policy, error) {
+	switch s {
+	case "", "scope":
+		return Scope, nil
+	case "never":
+		return Never, nil
+	case "follow":
+		return Follow, nil
+	}
+	return Scope, fmt.Errorf("symlink policy must be scope, never or follow, not %q", s)
+}
+
+// String is the policy's name, as ParsePolicy reads it.
+func (p Policy) String() string {
+	switch p {
+	case Never:
+		return "never"
+	case Follow:
+		return "follow"
+	default:
+		return "scope"
+	}
+}
+
+// refusal is an error a confined read answers with. It counts as
+// fs.ErrPermission, so file servers answer 403 rather than 404 or 500.
+type refusal string
+
+func (e refusal) Error() string        { return string(e) }
+func (e refusal) Is(target error) bool { return target == fs.ErrPermission }
+
+var (
+	// ErrSymlink refuses a path that goes through a symbolic link the policy
+	// does not follow (including loops and chains of more than 8 links).
+	ErrSymlink error = refusal("symlink refused by the confinement policy")
+
+	// ErrOutside refuses a name that is not inside the scope (or, for FS,
+	// not under the site root) the reader was confined to.
+	ErrOutside error = refusal("name outside the confined scope")
+)
+
+// Dir is a scope's directory held open under a policy. Its methods take the
+// judged request path (like "/photos/alice/a.jpg", as token.CanonicalPath
+// gives it), which must be inside the scope. A Dir is safe for concurrent
+// use; Close it when done.
+type Dir struct {
+	root   *os.Root // the scope directory; nil under Follow
+	site   string   // the site root, for Follow
+	scope  string   // the token's scope
+	exact  string   // an exact-file scope's last segment; "" for a subtree
+	policy Policy
+}
+
+// OpenDir opens the directory a scope confines reads to, below siteRoot (a
+// directory path on the local file system, relative to the working directory
+// or absolute). scope is a token path scope: "/photos/alice/" for a subtree,
+// "/photos/alice/a.jpg" for one file, "/" for the whole site root. No
+// component from siteRoot down to the scope directory may be a link (unless
+// the policy is Follow).
+func OpenDir(siteRoot, scope string, p Policy) (*Dir, error) {
+	dir, exact, ok := splitScope(scope)
+	if !ok {
+		return nil, &fs.PathError{Op: "open", Path: scope, Err: ErrOutside}
+	}
+	d := &Dir{site: siteRoot, scope: scope, exact: exact, policy: p}
+	if p == Follow {
+		return d, nil
+	}
+	root, err := os.OpenRoot(siteRoot)
+	if err != nil {
+		return nil, err
+	}
+	if dir != "" {
+		for name := range strings.SplitSeq(dir, "/") {
+			sub, err := openDirNoLink(root, name)
+			root.Close()
+			if err != nil {
+				return nil, relabel(err, scope)
+			}
+			root = sub
+		}
+	}
+	d.root = root
+	return d, nil
+}
+
+// Open opens the file or directory at urlPath, confined to siteRoot and
+// scope by p: the one-shot form of OpenDir and Dir.Open.
+func Open(siteRoot, scope, urlPath string, p Policy) (*os.File, error) {
+	d, err := OpenDir(siteRoot, scope, p)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.Open(urlPath)
+}
+
+// Close releases the scope directory. Files opened from it stay usable.
+func (d *Dir) Close() error {
+	if d.root == nil {
+		return nil
+	}
+	return d.root.Close()
+}
+
+// Open opens the file or directory at urlPath for reading.
+func (d *Dir) Open(urlPath string) (*os.File, error) {
+	rel, err := d.rel(urlPath)
+	if err != nil {
+		return nil, err
+	}
+	var f *os.File
+	switch {
+	case d.policy == Follow:
+		f, err = os.Open(filepath.Join(d.site, filepath.FromSlash(urlPath)))
+	case d.policy == Never || d.exact != "":
+		f, err = d.openNoLink(rel)
+	default:
+		f, err = d.root.Open(rel)
+	}
+	if err != nil {
+		return nil, relabel(err, urlPath)
+	}
+	return f, nil
+}
+
+// Stat describes the file or directory at urlPath, following the links the
+// policy follows.
+func (d *Dir) Stat(urlPath string) (fs.FileInfo, error) {
+	rel, err := d.rel(urlPath)
+	if err != nil {
+		return nil, err
+	}
+	var fi fs.FileInfo
+	switch {
+	case d.policy == Follow:
+		fi, err = os.Stat(filepath.Join(d.site, filepath.FromSlash(urlPath)))
+	case d.policy == Never || d.exact != "":
+		var parent *os.Root
+		var name string
+		if parent, name, err = d.walkNoLink(rel); err == nil {
+			fi, err = lstatNoLink(parent, name)
+			d.release(parent)
+		}
+	default:
+		fi, err = d.root.Stat(rel)
+	}
+	if err != nil {
+		return nil, relabel(err, urlPath)
+	}
+	return fi, nil
+}
+
+// Covers reports whether urlPath is inside the scope: the scope's path
+// (token.InScope's rule) or, for a subtree, the scope directory itself
+// without its trailing slash, as file servers name it.
+func (d *Dir) Covers(urlPath string) bool {
+	return token.InScope(d.scope, urlPath) || urlPath+"/" == d.scope
+}
+
+// rel turns a judged request path into a name below the scope directory
+// ("." for the directory itself), refusing anything outside the scope.
+func (d *Dir) rel(urlPath string) (string, error) {
+	if !d.Covers(urlPath) {
+		return "", &fs.PathError{Op: "open", Path: urlPath, Err: ErrOutside}
+	}
+	if d.exact != "" {
+		return d.exact, nil
+	}
+	rel := strings.TrimPrefix(strings.TrimSuffix(urlPath, "/")+"/", d.scope)
+	if rel == "" {
+		return ".", nil
+	}
+	rel = strings.TrimSuffix(rel, "/")
+	if !fs.ValidPath(rel) {
+		return "", &fs.PathError{Op: "open", Path: urlPath, Err: ErrOutside}
+	}
+	return rel, nil
+}
+
+// openNoLink opens rel when no component of it is a link: every directory
+// on the way through openDirNoLink, the last one by lstat, open, and a
+// comparison of the two, so a link swapped in between is refused.
+func (d *Dir) openNoLink(rel string) (*os.File, error) {
+	parent, name, err := d.walkNoLink(rel)
+	if err != nil {
+		return nil, err
+	}
+	defer d.release(parent)
+	want, err := lstatNoLink(parent, name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := parent.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	got, err := f.Stat()
+	if err != nil || !os.SameFile(want, got) {
+		f.Close()
+		return nil, ErrSymlink
+	}
+	return f, nil
+}
+
+// walkNoLink opens the directories of rel below the scope directory, none
+// of them a link, and returns the last one with the final name in it.
+func (d *Dir) walkNoLink(rel string) (*os.Root, string, error) {
+	if rel == "." {
+		return d.root, ".", nil
+	}
+	dirs, name := "", rel
+	if i := strings.LastIndexByte(rel, '/'); i >= 0 {
+		dirs, name = rel[:i], rel[i+1:]
+	}
+	root := d.root
+	if dirs != "" {
+		for part := range strings.SplitSeq(dirs, "/") {
+			sub, err := openDirNoLink(root, part)
+			d.release(root)
+			if err != nil {
+				return nil, "", err
+			}
+			root = sub
+		}
+	}
+	return root, name, nil
+}
+
+// release closes a directory walkNoLink opened, never the scope directory.
+func (d *Dir) release(r *os.Root) {
+	if r != d.root {
+		r.Close()
+	}
+}
+
+// openDirNoLink opens the directory name inside parent, refusing a link:
+// the opened directory must be the very one an lstat of name found, so a
+// link swapped in after the lstat is refused, not followed.
+func openDirNoLink(parent *os.Root, name string) (*os.Root, error) {
+	want, err := lstatNoLink(parent, name)
+	if err != nil {
+		return nil, err
+	}
+	if !want.IsDir() {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: syscall.ENOTDIR}
+	}
+	sub, err := parent.OpenRoot(name)
+	if err != nil {
+		return nil, err
+	}
+	got, err := sub.Stat(".")
+	if err != nil || !os.SameFile(want, got) {
+		sub.Close()
+		return nil, ErrSymlink
+	}
+	return sub, nil
+}
+
+// lstatNoLink describes name inside parent without following it, refusing
+// a link.
+func lstatNoLink(parent *os.Root, name string) (fs.FileInfo, error) {
+	fi, err := parent.Lstat(name)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return nil, ErrSymlink
+	}
+	return fi, nil
+}
+
+// relabel reports a failed open as a PathError on the name the caller
+// asked for (never a name a link pointed to), with the link refusals of
+// os.Root made ErrSymlink: a chain of too many links (ELOOP), and a path
+// that escapes the root, which os.Root reports with an error that is not a
+// system errno. Names reaching os.Root are valid paths without "..", so
+// only a link can make them escape.
+func relabel(err error, name string) error {
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, ErrSymlink), errors.Is(err, ErrOutside):
+		err = unwrapRefusal(err)
+	case errors.Is(err, syscall.ELOOP):
+		err = ErrSymlink
+	case errors.As(err, &pe):
+		if _, isErrno := pe.Err.(syscall.Errno); !isErrno {
+			err = ErrSymlink
+		} else {
+			err = pe.Err
+		}
+	}
+	return &fs.PathError{Op: "open", Path: name, Err: err}
+}
+
+func unwrapRefusal(err error) error {
+	if errors.Is(err, ErrSymlink) {
+		return ErrSymlink
+	}
+	return ErrOutside
+}
+
+// splitScope splits a scope into its directory below the site root
+// ("photos/alice", "" for the root) and, for an exact-file scope, the file's
+// name. It refuses a scope that is not a clean absolute path.
+func splitScope(scope string) (dir, exact string, ok bool) {
+	if scope == "/" {
+		return "", "", true
+	}
+	if !strings.HasPrefix(scope, "/") {
+		return "", "", false
+	}
+	if rel := strings.TrimSuffix(scope[1:], "/"); rel == "." || !fs.ValidPath(rel) {
+		return "", "", false
+	}
+	if strings.HasSuffix(scope, "/") {
+		return scope[1 : len(scope)-1], "", true
+	}
+	i := strings.LastIndexByte(scope, '/')
+	return scope[1:i], scope[i+1:], true
+}
