@@ -149,19 +149,20 @@ func processCPU(b *testing.B, pid int) int64 {
 	return (utime + stime) * int64(time.Second) / ticksPerSecond
 }
 
-type memStatsVars struct {
-	Memstats struct {
-		Mallocs    uint64
-		TotalAlloc uint64
-	} `json:"memstats"`
+// goMemStats are the allocation counters of the server's Go runtime.
+type goMemStats struct {
+	Mallocs    uint64
+	TotalAlloc uint64
 }
 
-func memStats(b *testing.B, admin string) memStatsVars {
-	var v memStatsVars
+func memStats(b *testing.B, admin string) goMemStats {
+	var v struct {
+		Memstats goMemStats `json:"memstats"`
+	}
 	if err := json.Unmarshal(adminBody(b, admin, "/debug/vars"), &v); err != nil {
 		b.Fatalf("reading /debug/vars: %v", err)
 	}
-	return v
+	return v.Memstats
 }
 
 func adminBody(b *testing.B, admin, path string) []byte {

@@ -72,7 +72,7 @@ const (
 // leave size and times unchanged, so only files quiet for longer than any
 // granularity in use (2 s covers FAT and 1 s network file systems) are
 // cached. Such files are still served, from disk.
-const racyWindow = 2 * time.Second
+var racyWindow = 2 * time.Second
 
 // CaddyModule returns the Caddy module information.
 func (Files) CaddyModule() caddy.ModuleInfo {
