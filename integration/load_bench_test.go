@@ -55,7 +55,7 @@ func wrkRun(b *testing.B, url string, d time.Duration, script string, conns int)
 	if conns == 0 {
 		conns = 32
 	}
-	args := []string{"-t1", "-c" + strconv.Itoa(conns), "-d" + d.String(), "--latency"}
+	args := []string{"-t1", "-c" + strconv.Itoa(conns), "-d" + d.String(), "--latency", "--timeout", "30s"}
 	if script != "" {
 		args = append(args, "-s", script)
 	}

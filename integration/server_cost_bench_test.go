@@ -21,7 +21,8 @@ import (
 // one Caddy process and divides the process's CPU time (utime+stime from
 // /proc) and the Go runtime's allocation counters (the admin endpoint's
 // /debug/vars memstats) by the requests wrk completed. The difference
-// between a gated target and file_server is what the gate adds:
+// between a gated target and its ungated twin is what the gate adds (the
+// respond pair shows it without file I/O around it):
 //
 //	go test ./integration -run '^$' -bench ServerCost -benchtime 1x -v
 //
@@ -36,7 +37,7 @@ func BenchmarkServerCost(b *testing.B) {
 	root := b.TempDir()
 	mustWrite(b, filepath.Join(root, "photos/alice/4k.bin"), strings.Repeat("x", 4096))
 	sites := map[string]string{}
-	for _, name := range []string{"plain", "gated", "files", "gatedfiles", "respond"} {
+	for _, name := range []string{"plain", "gated", "files", "gatedfiles", "respond", "gatedrespond"} {
 		sites[name] = testenv.Addr(testenv.FreePort(b))
 	}
 	gate := fmt.Sprintf("valet {\n\t\tkey hs1 hs256 {file.%s}\n\t}", k.hsFile)
@@ -47,7 +48,8 @@ func BenchmarkServerCost(b *testing.B) {
 		site(sites["gated"], gate+"\n\tfile_server") +
 		site(sites["files"], "valet_files") +
 		site(sites["gatedfiles"], gate+"\n\tvalet_files") +
-		site(sites["respond"], `respond "`+strings.Repeat("x", 4096)+`"`)
+		site(sites["respond"], `respond "`+strings.Repeat("x", 4096)+`"`) +
+		site(sites["gatedrespond"], gate+"\n\trespond \""+strings.Repeat("x", 4096)+"\"")
 	c := testenv.StartCaddy(b, caddyfile, "http://"+sites["plain"]+"/")
 	pinToCPU0(b, c.Cmd.Process.Pid)
 	hs := mint(b, claims("/photos/alice/"), k.hs)
@@ -58,6 +60,7 @@ func BenchmarkServerCost(b *testing.B) {
 		{name: "valet_files", url: "http://" + sites["files"] + file},
 		{name: "valet_hs256_hot+valet_files", url: "http://" + sites["gatedfiles"] + file + "?vk=" + hs},
 		{name: "respond_4k", url: "http://" + sites["respond"] + file},
+		{name: "valet_hs256_hot+respond_4k", url: "http://" + sites["gatedrespond"] + file + "?vk=" + hs},
 	}
 	profDir := os.Getenv("VALET_PROFILE_DIR")
 	rounds, d := loadRounds()

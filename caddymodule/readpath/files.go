@@ -152,7 +152,7 @@ func (f *Files) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	if e := f.cache.get(k); e != nil {
 		if id, err := statID(e.filename); err == nil && id == e.id {
 			f.stats.hit.Inc()
-			return respond(w, r, e)
+			return respond(w, r, e, nil)
 		}
 		f.cache.remove(k, e)
 	}

@@ -59,7 +59,7 @@ func (f *Files) load(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 	e := newEntry(filename, fi, id)
 	if fi.Size() > f.MaxFileSize {
 		f.stats.stream.Inc()
-		return serveContent(w, r, e, file) // streams, sendfile where the writer allows
+		return respond(w, r, e, file)
 	}
 	data := make([]byte, fi.Size())
 	if _, err := io.ReadFull(file, data); err != nil {
@@ -73,7 +73,7 @@ func (f *Files) load(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 			f.cache.put(k, e)
 		}
 	}
-	return respond(w, r, e)
+	return respond(w, r, e, nil)
 }
 
 // newEntry computes the headers file_server sends for a file.

@@ -4,15 +4,29 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"os"
 )
 
-// respond answers a GET or HEAD for a file in memory. A request with a
-// Range or a precondition, or a writer already set to encode, goes through
+// respond answers a GET or HEAD with a file's content: e.data, or the open
+// file when it is too big to cache. A request with a Range or a
+// precondition, or a writer already set to encode, goes through
 // http.ServeContent, as file_server's does; a plain request gets the same
 // status, headers and body written directly.
-func respond(w http.ResponseWriter, r *http.Request, e *entry) error {
+//
+// A file is copied with io.Copy rather than ServeContent's io.CopyN: Caddy's
+// idle-timeout writer wraps the reader it is given in an io.LimitedReader,
+// and the net package finds the file for sendfile(2) under one
+// LimitedReader but not under two, so CopyN's own wrapper makes every
+// response a user-space copy through a fresh 32 KiB buffer. The
+// Content-Length sent is the size fstat gave; a file that grows meanwhile
+// gets its connection closed after the response, as Go's server does for
+// any body longer than declared.
+func respond(w http.ResponseWriter, r *http.Request, e *entry, file *os.File) error {
 	h := w.Header()
 	if conditional(r.Header) || h["Content-Encoding"] != nil {
+		if file != nil {
+			return serveContent(w, r, e, file)
+		}
 		return serveContent(w, r, e, bytes.NewReader(e.data))
 	}
 	vals := make([]string, 6) // one allocation for all the header values
@@ -35,8 +49,14 @@ func respond(w http.ResponseWriter, r *http.Request, e *entry) error {
 	h["Accept-Ranges"] = vals[2:3:3]
 	h["Content-Length"] = vals[3:4:4]
 	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		w.Write(e.data) // like http.ServeContent, a failed write ends the response quietly
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	// Like http.ServeContent, a failed write ends the response quietly.
+	if file != nil {
+		io.Copy(w, file)
+	} else {
+		w.Write(e.data)
 	}
 	return nil
 }
