@@ -373,3 +373,34 @@ func TestReadPathConfinesSymlinks(t *testing.T) {
 		t.Fatalf("absolute link out of the site: %d %q", a.status, a.body)
 	}
 }
+
+// TestReadPathRevalidateBound: with `revalidate 1s`, a change on disk is
+// seen within the stated bound (1 s, plus the time to poll).
+func TestReadPathRevalidateBound(t *testing.T) {
+	root := t.TempDir()
+	file := filepath.Join(root, "a.txt")
+	mustWrite(t, file, "version one")
+	addr := testenv.Addr(testenv.FreePort(t))
+	testenv.StartCaddy(t, fmt.Sprintf("http://%s {\n\troot * %s\n\tvalet_files {\n\t\trevalidate 1s\n\t}\n}\n", addr, root), "http://"+addr+"/")
+	time.Sleep(2100 * time.Millisecond) // past the racy window
+	client := rawClient()
+	url := "http://" + addr + "/a.txt"
+	for range 2 {
+		if got := fetch(t, client, "GET", url, nil); got.body != "version one" {
+			t.Fatalf("got %q", got.body)
+		}
+	}
+	tmp := filepath.Join(root, ".a.tmp")
+	mustWrite(t, tmp, "version two")
+	if err := os.Rename(tmp, file); err != nil {
+		t.Fatal(err)
+	}
+	changed := time.Now()
+	for fetch(t, client, "GET", url, nil).body != "version two" {
+		if time.Since(changed) > 1300*time.Millisecond {
+			t.Fatalf("still stale %v after the change, beyond the 1s bound", time.Since(changed))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("change seen after %v", time.Since(changed).Round(time.Millisecond))
+}

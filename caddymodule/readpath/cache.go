@@ -25,7 +25,8 @@ type entry struct {
 
 	etag, lastModified, contentType, contentLength string
 
-	used atomic.Bool // set on every hit, cleared by the eviction sweep
+	used    atomic.Bool  // set on every hit, cleared by the eviction sweep
+	checked atomic.Int64 // when the disk was last checked (unix ns), with Revalidate
 }
 
 // entryOverhead approximates an entry's memory beside its data.

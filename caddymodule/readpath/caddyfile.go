@@ -1,6 +1,7 @@
 package readpath
 
 import (
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -32,6 +33,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	valet_files [<matcher>] [browse] {
 //	    cache_size    <size>                  (default 64MiB)
 //	    max_file_size <size>                  (default 1MiB)
+//	    revalidate    <duration>              (default 0: a stat per request)
 //	    symlinks      <scope|never|follow>    (default scope)
 //	    ... file_server's subdirectives (root, hide, index, browse, ...)
 //	}
@@ -60,7 +62,7 @@ func (f *Files) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 }
 
 func isOwnOption(s string) bool {
-	return s == "cache_size" || s == "max_file_size" || s == "symlinks"
+	return s == "cache_size" || s == "max_file_size" || s == "revalidate" || s == "symlinks"
 }
 
 // startsLine reports whether the current token is the first on its line.
@@ -80,6 +82,12 @@ func (f *Files) unmarshalOption(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	switch name {
+	case "revalidate":
+		dur, err := caddy.ParseDuration(arg)
+		if err != nil || dur < 0 {
+			return d.Errf("revalidate: want a duration like 1s, not %q", arg)
+		}
+		f.Revalidate = caddy.Duration(dur)
 	case "symlinks":
 		f.Symlinks = arg
 		if _, err := confine.ParsePolicy(arg); err != nil {

@@ -47,6 +47,14 @@ type Files struct {
 	// Default: 1 MiB.
 	MaxFileSize int64 `json:"max_file_size,omitempty"`
 
+	// Revalidate is how long a cached file may be served without checking
+	// the disk again: the bound on staleness. 0 (the default) checks with
+	// one stat on every request; a positive duration stats a hot file at
+	// most once per interval, for file systems where a stat is costly (a
+	// network share), and a change made on disk may then be served stale
+	// for up to that long.
+	Revalidate caddy.Duration `json:"revalidate,omitempty"`
+
 	// Symlinks says which symbolic links a read may pass through: "scope"
 	// (the default) follows a link only when its target stays inside the
 	// token's scope (the site root without a token), "never" follows none,
@@ -132,8 +140,8 @@ func (f *Files) fastConfig() bool {
 
 // Validate refuses settings that cannot work.
 func (f *Files) Validate() error {
-	if f.CacheSize < 0 || f.MaxFileSize < 0 {
-		return fmt.Errorf("valet_files: cache_size and max_file_size must not be negative")
+	if f.CacheSize < 0 || f.MaxFileSize < 0 || f.Revalidate < 0 {
+		return fmt.Errorf("valet_files: cache_size, max_file_size and revalidate must not be negative")
 	}
 	if f.MaxFileSize > f.CacheSize {
 		return fmt.Errorf("valet_files: max_file_size (%d) must not exceed cache_size (%d)", f.MaxFileSize, f.CacheSize)
@@ -150,13 +158,32 @@ func (f *Files) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		return f.FileServer.ServeHTTP(w, r, next)
 	}
 	if e := f.cache.get(k); e != nil {
-		if id, err := statID(e.filename); err == nil && id == e.id {
+		if f.fresh(e) {
 			f.stats.hit.Inc()
 			return respond(w, r, e, nil)
 		}
 		f.cache.remove(k, e)
 	}
 	return f.load(w, r, next, k)
+}
+
+// fresh reports whether a cached file still is what the disk holds: one
+// stat, unless the file was checked less than Revalidate ago.
+func (f *Files) fresh(e *entry) bool {
+	var now int64
+	if f.Revalidate > 0 {
+		now = time.Now().UnixNano()
+		if now-e.checked.Load() < int64(f.Revalidate) {
+			return true
+		}
+	}
+	if id, err := statID(e.filename); err != nil || id != e.id {
+		return false
+	}
+	if f.Revalidate > 0 {
+		e.checked.Store(now)
+	}
+	return true
 }
 
 // cacheKey decides whether the request is one the read path answers and,

@@ -2,12 +2,14 @@ package readpath
 
 import (
 	"context"
+	"github.com/caddyserver/caddy/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valetkey/caddy-valet/caddymodule/token"
 )
@@ -76,5 +78,13 @@ func BenchmarkServeHitRange(b *testing.B) {
 func BenchmarkServeMiss(b *testing.B) {
 	f, r := benchFiles(b)
 	f.MaxFileSize = 1
+	runServe(b, f, r)
+}
+
+// BenchmarkServeHitRevalidate: a cached file with revalidate 1m, so the
+// stat is skipped: what the hit costs without the system call.
+func BenchmarkServeHitRevalidate(b *testing.B) {
+	f, r := benchFiles(b)
+	f.Revalidate = caddy.Duration(time.Minute)
 	runServe(b, f, r)
 }

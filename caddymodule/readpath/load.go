@@ -70,6 +70,7 @@ func (f *Files) load(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 	f.stats.miss.Inc()
 	if after, err := file.Stat(); err == nil {
 		if id2, _ := idOfInfo(after); id2 == id && time.Now().UnixNano()-id.changedAt() >= int64(racyWindow) {
+			e.checked.Store(time.Now().UnixNano())
 			f.cache.put(k, e)
 		}
 	}
