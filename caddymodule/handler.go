@@ -66,6 +66,13 @@ type Handler struct {
 	// revocation list and its use count (see Revocation).
 	Revocation *Revocation `json:"revocation,omitempty"`
 
+	// Symlinks says which symbolic links the next handler (file_server) may
+	// read through: "scope" (the default) follows a link only when its
+	// target stays inside the token's scope, "never" follows none, "follow"
+	// follows every link as the operating system does (docs/files.md).
+	Symlinks string `json:"symlinks,omitempty"`
+
+	files    *fileConfiner
 	verifier *token.Verifier
 	verified *verifiedCache
 	logger   *zap.Logger
@@ -105,6 +112,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	maxTTL := DefaultMaxTTL
 	if h.MaxTTL != 0 {
 		maxTTL = time.Duration(h.MaxTTL)
+	}
+	var err error
+	if h.files, err = newFileConfiner(ctx, h.Symlinks); err != nil {
+		return fmt.Errorf("valet: %w", err)
 	}
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("valet: %w", err)
@@ -186,7 +197,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.deny(w, r, claims, reason)
 	}
 	countDecision(token.Allowed)
-	return next.ServeHTTP(withOverrides(w, r, claims.Response), h.admit(w, r, claims, path, rest))
+	return h.serveConfined(w, withOverrides(w, r, claims.Response), h.admit(w, r, claims, path, rest), claims, path, next)
 }
 
 // judge walks a request through the gate's checks in order: the token
