@@ -38,7 +38,8 @@ func newFileConfiner(ctx caddy.Context, symlinks string) (*fileConfiner, error) 
 }
 
 // serveConfined passes the admitted request r on to next (through rw, the
-// writer next may use), with file reads confined to the token's scope. A
+// writer next may use), with file reads confined to the token's scope (c
+// is nil for a request passed without a token: the site root is its scope). A
 // read the policy refuses becomes the gate's own denial, written to w:
 // symlink (403), or out_of_scope when the file server asked for a name
 // outside the site root the gate knows ({http.vars.root}).
@@ -53,11 +54,12 @@ func (h *Handler) serveConfined(w, rw http.ResponseWriter, r *http.Request, c *t
 	if own := caddyhttp.GetVar(r.Context(), "fs"); own != nil && own != "" {
 		return next.ServeHTTP(rw, r)
 	}
-	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if repl == nil {
-		return fmt.Errorf("valet: no replacer in the request context")
+	root := siteRoot(r)
+	scope := "/" // a request passed without a token: the whole site root
+	if c != nil {
+		scope = confine.WidestScope(c.Paths, path)
 	}
-	fsys := confine.NewFS(repl.ReplaceAll("{http.vars.root}", "."), widestScope(c, path), fc.policy)
+	fsys := confine.NewFS(root, scope, fc.policy)
 	key := "valet_confined_" + strconv.FormatUint(fsKeys.Add(1), 10)
 	fc.fsmap.Register(key, fsys)
 	caddyhttp.SetVar(r.Context(), "fs", key)
@@ -73,26 +75,32 @@ func (h *Handler) serveConfined(w, rw http.ResponseWriter, r *http.Request, c *t
 		return h.deny(w, r, c, token.Symlink)
 	case errors.Is(err, confine.ErrOutside):
 		h.logger.Error("file server asked for a file outside the site root the gate confines to; is its root the site's root directive?",
-			zap.String("jti", c.ID), zap.String("root", repl.ReplaceAll("{http.vars.root}", ".")))
+			zap.String("jti", jtiOf(c)), zap.String("root", root))
 		return h.deny(w, r, c, token.OutOfScope)
 	}
 	return err
 }
 
-// widestScope is the token's scope that covers path and is the widest: a
-// link may lead anywhere inside it, since the token could read its target
-// directly. Scopes covering one path are nested, so the widest is the
-// shortest. The path itself (an exact-file scope) if none does, which the
-// gate never lets through.
-func widestScope(c *token.Claims, path string) string {
-	scope := ""
-	for _, s := range c.Paths {
-		if token.InScope(s, path) && (scope == "" || len(s) < len(scope)) {
-			scope = s
+func jtiOf(c *token.Claims) string {
+	if c == nil {
+		return ""
+	}
+	return c.ID
+}
+
+// siteRoot is the root file_server serves from by default: what
+// {http.vars.root} expands to, "." when unset (the root directive stores it
+// already expanded).
+func siteRoot(r *http.Request) string {
+	switch v := caddyhttp.GetVar(r.Context(), "root").(type) {
+	case nil:
+		return "."
+	case string:
+		if v == "" {
+			return "."
 		}
+		return v
+	default:
+		return fmt.Sprint(v)
 	}
-	if scope == "" {
-		return path
-	}
-	return scope
 }

@@ -35,20 +35,6 @@ func TestCaddyfileSymlinks(t *testing.T) {
 	}
 }
 
-func TestWidestScope(t *testing.T) {
-	c := &token.Claims{Paths: []string{"/files/alice/a.txt", "/files/alice/", "/files/", "/other/"}}
-	for path, want := range map[string]string{
-		"/files/alice/a.txt": "/files/",
-		"/files/bob/b.txt":   "/files/",
-		"/other/x":           "/other/",
-		"/nowhere":           "/nowhere",
-	} {
-		if got := widestScope(c, path); got != want {
-			t.Errorf("widestScope(%q) = %q, want %q", path, got, want)
-		}
-	}
-}
-
 // gateRequest is an admitted request as the gate hands it on: a replacer
 // and the vars map in its context, the site root set by a root directive.
 func gateRequest(root, path string) *http.Request {
@@ -196,6 +182,27 @@ func TestServeConfinedRefusesOtherRoot(t *testing.T) {
 	}
 	if w.Code != 403 || w.Header().Get(ReasonHeader) != "out_of_scope" {
 		t.Fatalf("%d %q", w.Code, w.Header().Get(ReasonHeader))
+	}
+}
+
+// BenchmarkServeConfinedGlue is what the gate adds to a request whose next
+// handler reads no file (reverse_proxy, valet_store): the per-request file
+// system is registered and removed, never opened.
+func BenchmarkServeConfinedGlue(b *testing.B) {
+	c := &token.Claims{Paths: []string{"/files/alice/"}}
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+	for _, policy := range []string{"follow", "scope"} {
+		b.Run(policy, func(b *testing.B) {
+			h := confinedHandler(b, policy)
+			w := httptest.NewRecorder()
+			r := gateRequest(b.TempDir(), "/files/alice/a.txt")
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := h.serveConfined(w, w, r, c, "/files/alice/a.txt", next); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

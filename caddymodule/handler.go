@@ -185,7 +185,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	claims, path, rest, reason := h.judge(r, r.Method)
 	if reason == token.MissingToken && h.NoToken == "pass" {
-		return next.ServeHTTP(w, r)
+		return h.serveConfined(w, w, r, nil, "", next)
 	}
 	if reason == token.Allowed {
 		reason = h.corsAllowed(w, r, claims)

@@ -31,13 +31,13 @@ func leaks(body string) bool {
 	return false
 }
 
-// symlinkSites is a real Caddy with the same site tree behind three gates,
-// one per symlink policy, set up like Caddyfile.example (root, valet,
-// valet_store, file_server) with browsing on.
+// symlinkSites is a real Caddy with the same site tree behind four gates,
+// one per symlink policy and one with no_token pass, set up like
+// Caddyfile.example (root, valet, valet_store, file_server) with browsing on.
 type symlinkSites struct {
 	*testenv.Caddy
 	root  string
-	addr  map[string]string // policy -> host:port
+	addr  map[string]string // policy ("" is the default; "pass") -> host:port
 	alice string            // a token for /files/alice/
 	keys  *keys
 }
@@ -76,12 +76,15 @@ func startSymlinkSites(t *testing.T) *symlinkSites {
 		}
 	}
 	var sites strings.Builder
-	for _, policy := range []string{"", "never", "follow"} {
+	for _, policy := range []string{"", "never", "follow", "pass"} {
 		addr := testenv.Addr(testenv.FreePort(t))
 		s.addr[policy] = addr
 		option := ""
-		if policy != "" {
+		switch policy {
+		case "never", "follow":
 			option = "symlinks " + policy
+		case "pass":
+			option = "no_token pass"
 		}
 		fmt.Fprintf(&sites, `http://%s {
 	root * %s
@@ -134,7 +137,7 @@ func TestSymlinkShapes(t *testing.T) {
 		{"/files/alice/d1/viadir/secret.txt", refuse, refuse, serve, "", true},     // a link to a link out
 		{"/files/alice/abs.txt", refuse, refuse, serve, "", true},                  // absolute, out of the site root
 		{"/files/alice/absdir/secret.txt", refuse, refuse, serve, "", true},        // absolute directory link
-		{"/files/alice/loop", refuse, refuse, 0, "", false},                        // a loop
+		{"/files/alice/loop", refuse, refuse, http.StatusBadRequest, "", false},    // a loop
 	}
 	for _, tc := range cases {
 		for _, policy := range []string{"", "never", "follow"} {
@@ -147,11 +150,17 @@ func TestSymlinkShapes(t *testing.T) {
 				}
 				resp, body := s.get(t, policy, m.method, tc.path, s.alice, extra...)
 				got := resp.StatusCode
-				if policy == "follow" {
+				if policy == "follow" { // the operating system's behaviour
 					if tc.followLeaksTheSecret && m.method == "GET" && !leaks(body) {
 						t.Errorf("%s: follow did not follow the link (%d %q): the test tree is wrong", name, got, body)
 					}
-					continue // follow is the operating system's behaviour, shown above
+					if want == serve && m.rng != "" {
+						want = http.StatusPartialContent
+					}
+					if got != want {
+						t.Errorf("%s: status %d, want %d", name, got, want)
+					}
+					continue
 				}
 				if leaks(body) || leaks(strings.Join(resp.Header.Values("Content-Range"), "")) {
 					t.Fatalf("%s: the answer carries the secret: %d %q", name, got, body)
@@ -341,5 +350,27 @@ func relink(t *testing.T, link, target string) {
 	}
 	if err := os.Rename(tmp, link); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestSymlinkWithoutToken: a request no_token pass lets through is
+// confined to the site root: links inside it are followed, links out of it
+// are refused.
+func TestSymlinkWithoutToken(t *testing.T) {
+	s := startSymlinkSites(t)
+	for _, tc := range []struct {
+		path   string
+		status int
+		reason string
+	}{
+		{"/files/alice/a.txt", 200, ""},
+		{"/files/alice/link.txt", 200, ""}, // bob's file is inside the site root
+		{"/files/alice/abs.txt", 403, "symlink"},
+		{"/files/alice/absdir/secret.txt", 403, "symlink"},
+	} {
+		resp, _ := rawRequest(t, s.addr["pass"], "GET", tc.path)
+		if resp.StatusCode != tc.status || resp.Header.Get("Valet-Reason") != tc.reason {
+			t.Errorf("%s: %d %q", tc.path, resp.StatusCode, resp.Header.Get("Valet-Reason"))
+		}
 	}
 }

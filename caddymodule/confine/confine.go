@@ -387,3 +387,21 @@ func splitScope(scope string) (dir, exact string, ok bool) {
 	i := strings.LastIndexByte(scope, '/')
 	return scope[1:i], scope[i+1:], true
 }
+
+// WidestScope is the scope, of a token's scopes, that confines a read of
+// urlPath: the widest that covers it (token.InScope), since a link may lead
+// anywhere the token could read directly. Scopes covering one path are
+// nested, so the widest is the shortest. When none covers urlPath (a gate
+// never admits that), it is urlPath itself, an exact-file scope.
+func WidestScope(scopes []string, urlPath string) string {
+	scope := ""
+	for _, s := range scopes {
+		if token.InScope(s, urlPath) && (scope == "" || len(s) < len(scope)) {
+			scope = s
+		}
+	}
+	if scope == "" {
+		return urlPath
+	}
+	return scope
+}

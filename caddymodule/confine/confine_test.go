@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,22 +36,35 @@ func tree(t testing.TB) string {
 	}
 	must(t, os.WriteFile(filepath.Join(base, "outside.txt"), []byte(secret), 0o644))
 	links := map[string]string{
-		"files/alice/inlink.txt":   "a.txt",
-		"files/alice/insub":        "sub",
-		"files/alice/sub/up.txt":   "../a.txt",
-		"files/alice/link.txt":     "../bob/secret.txt",
-		"files/alice/linkdir":      "../bob",
-		"files/alice/d1/d2/far":    "../../../bob/secret.txt",
-		"files/alice/d1/viadir":    "../linkdir",
-		"files/alice/abs.txt":      filepath.Join(base, "outside.txt"),
-		"files/alice/absin.txt":    filepath.Join(site, "files/alice/a.txt"),
-		"files/alice/rootout.txt":  "../../../outside.txt",
-		"files/alice/loop1":        "loop2",
-		"files/alice/loop2":        "loop1",
-		"files/alice/self":         "self",
-		"files/alice/dangling.txt": "missing.txt",
-		"files/carol":              "alice",
-		"files/pub.txt":            "../public.txt",
+		"files/alice/inlink.txt":    "a.txt",
+		"files/alice/insub":         "sub",
+		"files/alice/sub/up.txt":    "../a.txt",
+		"files/alice/link.txt":      "../bob/secret.txt",
+		"files/alice/linkdir":       "../bob",
+		"files/alice/d1/d2/far":     "../../../bob/secret.txt",
+		"files/alice/d1/viadir":     "../linkdir",
+		"files/alice/abs.txt":       filepath.Join(base, "outside.txt"),
+		"files/alice/absin.txt":     filepath.Join(site, "files/alice/a.txt"),
+		"files/alice/rootout.txt":   "../../../outside.txt",
+		"files/alice/loop1":         "loop2",
+		"files/alice/loop2":         "loop1",
+		"files/alice/self":          "self",
+		"files/alice/dangling.txt":  "missing.txt",
+		"files/carol":               "alice",
+		"files/pub.txt":             "../public.txt",
+		"files/alice/roundtrip.txt": "../alice/a.txt",
+		"files/alice/vialink.txt":   "insub/deep.txt",
+		"files/alice/sub/in.txt":    "./../sub/deep.txt",
+	}
+	// chains of links, 8 and 9 long, ending at a.txt
+	for n, prefix := range map[int]string{8: "c8-", 9: "c9-"} {
+		for i := 1; i <= n; i++ {
+			target := prefix + strconv.Itoa(i+1)
+			if i == n {
+				target = "a.txt"
+			}
+			links["files/alice/"+prefix+strconv.Itoa(i)] = target
+		}
 	}
 	for name, target := range links {
 		must(t, os.Symlink(target, filepath.Join(site, name)))
@@ -102,6 +116,14 @@ func TestPolicies(t *testing.T) {
 		{"/files/alice/", "/files/alice/loop1", refused, refused, ""},
 		{"/files/alice/", "/files/alice/self", refused, refused, ""},
 		{"/files/alice/", "/files/alice/dangling.txt", notExist, refused, ""},
+		// a target that leaves the scope for a step is refused, even when it
+		// comes back; a link through another link inside the scope is not
+		{"/files/alice/", "/files/alice/roundtrip.txt", refused, refused, ""},
+		{"/files/alice/", "/files/alice/vialink.txt", ok, refused, "alice-deep"},
+		{"/files/alice/", "/files/alice/sub/in.txt", ok, refused, "alice-deep"},
+		// chains: 8 links are followed, 9 are refused
+		{"/files/alice/", "/files/alice/c8-1", ok, refused, "alice-a"},
+		{"/files/alice/", "/files/alice/c9-1", refused, refused, ""},
 		{"/files/alice/", "/files/alice/nothing.txt", notExist, notExist, ""},
 		{"/files/alice/", "/files/bob/secret.txt", outOfView, outOfView, ""},
 		{"/files/alice/", "/files/alice2/x", outOfView, outOfView, ""},
@@ -276,5 +298,19 @@ func swap(t testing.TB, link, target string) {
 	}
 	if err := os.Rename(tmp, link); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestWidestScope(t *testing.T) {
+	scopes := []string{"/files/alice/a.txt", "/files/alice/", "/files/", "/other/"}
+	for path, want := range map[string]string{
+		"/files/alice/a.txt": "/files/",
+		"/files/bob/b.txt":   "/files/",
+		"/other/x":           "/other/",
+		"/nowhere":           "/nowhere",
+	} {
+		if got := WidestScope(scopes, path); got != want {
+			t.Errorf("WidestScope(%q) = %q, want %q", path, got, want)
+		}
 	}
 }
