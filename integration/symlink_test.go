@@ -112,11 +112,21 @@ func (s *symlinkSites) get(t *testing.T, policy, method, path, tok string, extra
 	return rawRequest(t, s.addr[policy], method, path+"?vk="+tok, extra...)
 }
 
-// TestSymlinkShapes asks every link shape through every policy with GET,
+// TestSymlinks starts one Caddy with the four sites and runs every symlink
+// case against it.
+func TestSymlinks(t *testing.T) {
+	s := startSymlinkSites(t)
+	t.Run("shapes", func(t *testing.T) { symlinkShapes(t, s) })
+	t.Run("scope directory and exact file", func(t *testing.T) { symlinkScopeDirectoryAndExactFile(t, s) })
+	t.Run("browse", func(t *testing.T) { symlinkBrowse(t, s) })
+	t.Run("without token", func(t *testing.T) { symlinkWithoutToken(t, s) })
+	t.Run("swapped in flight", func(t *testing.T) { symlinkSwappedInFlight(t, s) })
+}
+
+// symlinkShapes asks every link shape through every policy with GET,
 // HEAD and a Range GET: what the policy follows is served, the rest is
 // 403 symlink, and no answer carries a byte of the secret.
-func TestSymlinkShapes(t *testing.T) {
-	s := startSymlinkSites(t)
+func symlinkShapes(t *testing.T, s *symlinkSites) {
 	const (
 		serve  = 200
 		refuse = 403
@@ -196,10 +206,9 @@ func policyName(p string) string {
 	return p
 }
 
-// TestSymlinkScopeDirectoryAndExactFile: a token whose scope directory is
+// symlinkScopeDirectoryAndExactFile: a token whose scope directory is
 // itself a link, and exact-file tokens naming a link, are refused.
-func TestSymlinkScopeDirectoryAndExactFile(t *testing.T) {
-	s := startSymlinkSites(t)
+func symlinkScopeDirectoryAndExactFile(t *testing.T, s *symlinkSites) {
 	carol := mint(t, claims("/files/carol/"), s.keys.hs)
 	inlink := mint(t, claims("/files/alice/inlink.txt"), s.keys.hs)
 	exact := mint(t, claims("/files/alice/a.txt"), s.keys.hs)
@@ -222,10 +231,9 @@ func TestSymlinkScopeDirectoryAndExactFile(t *testing.T) {
 	}
 }
 
-// TestSymlinkBrowse: a directory listing neither shows nor leads to the
+// symlinkBrowse: a directory listing neither shows nor leads to the
 // links the policy does not follow.
-func TestSymlinkBrowse(t *testing.T) {
-	s := startSymlinkSites(t)
+func symlinkBrowse(t *testing.T, s *symlinkSites) {
 	list := func(policy, path string) []string {
 		resp, body := s.get(t, policy, "GET", path, s.alice, "Accept", "application/json")
 		if resp.StatusCode != 200 {
@@ -276,26 +284,15 @@ func TestSymlinkBrowse(t *testing.T) {
 	}
 }
 
-// TestSymlinkSwappedInFlight: a goroutine flips a file link and a directory
+// symlinkSwappedInFlight: a goroutine flips a file link and a directory
 // link between a target inside the scope and one outside while clients
 // hammer them with GET, HEAD and Range for two seconds. No answer may carry
 // a byte of the secret; each is served or refused with symlink.
-func TestSymlinkSwappedInFlight(t *testing.T) {
-	s := startSymlinkSites(t)
-	var stop atomic.Bool
-	var flipper sync.WaitGroup
-	flipper.Add(1)
-	go func() {
-		defer flipper.Done()
-		for i := 0; !stop.Load(); i++ {
-			file, dir := "a.txt", "sub"
-			if i%2 == 1 {
-				file, dir = "../bob/secret.txt", "../bob"
-			}
-			relink(t, filepath.Join(s.root, "files/alice/flip.txt"), file)
-			relink(t, filepath.Join(s.root, "files/alice/flipdir"), dir)
-		}
-	}()
+func symlinkSwappedInFlight(t *testing.T, s *symlinkSites) {
+	stop := testenv.FlipLinks(t, map[string][2]string{
+		filepath.Join(s.root, "files/alice/flip.txt"): {"a.txt", "../bob/secret.txt"},
+		filepath.Join(s.root, "files/alice/flipdir"):  {"sub", "../bob"},
+	})
 	var served, refused atomic.Int64
 	var clients sync.WaitGroup
 	deadline := time.Now().Add(2 * time.Second)
@@ -331,33 +328,17 @@ func TestSymlinkSwappedInFlight(t *testing.T) {
 		}()
 	}
 	clients.Wait()
-	stop.Store(true)
-	flipper.Wait()
+	stop()
 	t.Logf("%d served, %d refused", served.Load(), refused.Load())
 	if served.Load() == 0 || refused.Load() == 0 {
 		t.Fatalf("the race was not exercised: %d served, %d refused", served.Load(), refused.Load())
 	}
 }
 
-// relink points link at target atomically (a new link renamed over the
-// old one), as sync clients replace files.
-func relink(t *testing.T, link, target string) {
-	tmp := link + ".new"
-	os.Remove(tmp)
-	if err := os.Symlink(target, tmp); err != nil {
-		t.Error(err)
-		return
-	}
-	if err := os.Rename(tmp, link); err != nil {
-		t.Error(err)
-	}
-}
-
-// TestSymlinkWithoutToken: a request no_token pass lets through is
+// symlinkWithoutToken: a request no_token pass lets through is
 // confined to the site root: links inside it are followed, links out of it
 // are refused.
-func TestSymlinkWithoutToken(t *testing.T) {
-	s := startSymlinkSites(t)
+func symlinkWithoutToken(t *testing.T, s *symlinkSites) {
 	for _, tc := range []struct {
 		path   string
 		status int

@@ -8,10 +8,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/valetkey/caddy-valet/internal/testenv"
 )
 
 const secret = "SECRET-bob-do-not-leak"
@@ -248,20 +248,10 @@ func TestSwapWhileReading(t *testing.T) {
 	site := tree(t)
 	link := filepath.Join(site, "files/alice/flip.txt")
 	dirLink := filepath.Join(site, "files/alice/flipdir")
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; !stop.Load(); i++ {
-			target, dirTarget := "a.txt", "sub"
-			if i%2 == 1 {
-				target, dirTarget = "../bob/secret.txt", "../bob"
-			}
-			swap(t, link, target)
-			swap(t, dirLink, dirTarget)
-		}
-	}()
+	stop := testenv.FlipLinks(t, map[string][2]string{
+		link:    {"a.txt", "../bob/secret.txt"},
+		dirLink: {"sub", "../bob"},
+	})
 	deadline := time.Now().Add(time.Second)
 	var reads, refusals int
 	for time.Now().Before(deadline) {
@@ -281,23 +271,9 @@ func TestSwapWhileReading(t *testing.T) {
 			}
 		}
 	}
-	stop.Store(true)
-	wg.Wait()
+	stop()
 	if reads == 0 || refusals == 0 {
 		t.Fatalf("the race was not exercised: %d reads, %d refusals", reads, refusals)
-	}
-}
-
-// swap replaces a link atomically (rename over it), as a sync client would.
-func swap(t testing.TB, link, target string) {
-	tmp := link + ".tmp"
-	os.Remove(tmp)
-	if err := os.Symlink(target, tmp); err != nil {
-		t.Error(err)
-		return
-	}
-	if err := os.Rename(tmp, link); err != nil {
-		t.Error(err)
 	}
 }
 
