@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"net/http"
@@ -236,5 +237,20 @@ func BenchmarkServeConfined(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// With use_error_routes, a refused link is a Caddy error carrying the
+// reason, for the site's handle_errors routes to render.
+func TestServeConfinedErrorRoutes(t *testing.T) {
+	site := confinedSite(t)
+	h := confinedHandler(t, "scope")
+	h.UseErrorRoutes = true
+	c := &token.Claims{Paths: []string{"/files/alice/"}}
+	w := httptest.NewRecorder()
+	err := h.serveConfined(w, w, gateRequest(site, "/files/alice/link.txt"), c, "/files/alice/link.txt", &fileNext{fsmap: h.files.fsmap})
+	var herr caddyhttp.HandlerError
+	if !errors.As(err, &herr) || herr.StatusCode != 403 || herr.Err != token.Symlink || w.Header().Get(ReasonHeader) != "symlink" {
+		t.Fatalf("error %#v, reason header %q", err, w.Header().Get(ReasonHeader))
 	}
 }
