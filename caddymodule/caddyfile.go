@@ -33,6 +33,12 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    max_ttl <duration>
 //	    no_token <deny|pass>
 //	    use_error_routes
+//	    bearer
+//	    path_marker <segment>
+//	    cookie [<name>] {
+//	        set
+//	        same_site <lax|strict|none>
+//	    }
 //	    verified_cache_size <entries>
 //	    cors_origins <origin...>
 //	    revocation [bolt|redis] { ... }   (see unmarshalRevocation)
@@ -91,6 +97,21 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			h.UseErrorRoutes = true
+		case "bearer":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.Bearer = true
+		case "path_marker":
+			if !d.AllArgs(&h.PathMarker) {
+				return d.ArgErr()
+			}
+		case "cookie":
+			cc, err := unmarshalCookie(d)
+			if err != nil {
+				return err
+			}
+			h.Cookie = cc
 		case "verified_cache_size":
 			var s string
 			if !d.AllArgs(&s) {
@@ -125,6 +146,33 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
+}
+
+// unmarshalCookie reads `cookie [<name>] [{ set; same_site <mode> }]`.
+func unmarshalCookie(d *caddyfile.Dispenser) (*CookieCarrier, error) {
+	cc := new(CookieCarrier)
+	if d.NextArg() {
+		cc.Name = d.Val()
+	}
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "set":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			cc.Set = true
+		case "same_site":
+			if !d.AllArgs(&cc.SameSite) {
+				return nil, d.ArgErr()
+			}
+		default:
+			return nil, d.Errf("unknown cookie option %q", d.Val())
+		}
+	}
+	return cc, nil
 }
 
 func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
