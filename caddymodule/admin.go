@@ -69,6 +69,9 @@ func (a *AdminAPI) revocations(w http.ResponseWriter, r *http.Request) error {
 		if err := dec.Decode(&e); err != nil {
 			return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("decoding revocation: %w", err)}
 		}
+		if _, err := dec.Token(); err != io.EOF { // one object, nothing after it
+			return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("decoding revocation: data after the JSON object")}
+		}
 		if (e.Kind == revocation.Key || e.Kind == revocation.Audience) && e.Before.IsZero() {
 			e.Before = time.Now()
 		}

@@ -18,13 +18,13 @@ var methodOverrides = []string{"X-Http-Method-Override", "X-Http-Method", "X-Met
 // admit prepares an allowed request for the next handler: exactly the
 // judged path, no token in the query, no method override, the grant in the
 // context and placeholders, and no Referer leak from what it serves.
-func (h *Handler) admit(w http.ResponseWriter, r *http.Request, c *token.Claims, path, query string) *http.Request {
-	r.URL.Path, r.URL.RawPath, r.URL.RawQuery = path, "", query
-	r.RequestURI = r.URL.RequestURI()
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, c *token.Claims, path string, tok carried) *http.Request {
+	h.strip(r, tok, path)
 	for _, name := range methodOverrides {
 		delete(r.Header, name)
 	}
-	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("Referrer-Policy", referrerPolicy) // for errors the server writes
+	h.Cookie.set(w, r, c, tok)
 
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("valet.jti", c.ID)

@@ -7,6 +7,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/valetkey/caddy-valet/caddymodule/confine"
 )
 
 func init() {
@@ -31,9 +33,16 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    max_ttl <duration>
 //	    no_token <deny|pass>
 //	    use_error_routes
+//	    bearer
+//	    path_marker <segment>
+//	    cookie [<name>] {
+//	        set
+//	        same_site <lax|strict|none>
+//	    }
 //	    verified_cache_size <entries>
 //	    cors_origins <origin...>
 //	    revocation [bolt|redis] { ... }   (see unmarshalRevocation)
+//	    symlinks <scope|never|follow>
 //	}
 //
 // key may repeat; material is usually a placeholder such as
@@ -88,6 +97,21 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			h.UseErrorRoutes = true
+		case "bearer":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.Bearer = true
+		case "path_marker":
+			if !d.AllArgs(&h.PathMarker) {
+				return d.ArgErr()
+			}
+		case "cookie":
+			cc, err := unmarshalCookie(d)
+			if err != nil {
+				return err
+			}
+			h.Cookie = cc
 		case "verified_cache_size":
 			var s string
 			if !d.AllArgs(&s) {
@@ -104,6 +128,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			h.CORSOrigins = append(h.CORSOrigins, origins...)
+		case "symlinks":
+			if !d.AllArgs(&h.Symlinks) {
+				return d.ArgErr()
+			}
+			if _, err := confine.ParsePolicy(h.Symlinks); err != nil {
+				return d.Err(err.Error())
+			}
 		case "revocation":
 			rv, err := unmarshalRevocation(d)
 			if err != nil {
@@ -115,6 +146,33 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
+}
+
+// unmarshalCookie reads `cookie [<name>] [{ set; same_site <mode> }]`.
+func unmarshalCookie(d *caddyfile.Dispenser) (*CookieCarrier, error) {
+	cc := new(CookieCarrier)
+	if d.NextArg() {
+		cc.Name = d.Val()
+	}
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "set":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			cc.Set = true
+		case "same_site":
+			if !d.AllArgs(&cc.SameSite) {
+				return nil, d.ArgErr()
+			}
+		default:
+			return nil, d.Errf("unknown cookie option %q", d.Val())
+		}
+	}
+	return cc, nil
 }
 
 func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {

@@ -34,12 +34,18 @@ func TestCaddyfileAdaptsToJSON(t *testing.T) {
 		no_token pass
 		use_error_routes
 		verified_cache_size 5000
+		bearer
+		path_marker ~vk
+		cookie vkc {
+			set
+			same_site strict
+		}
 	}
 }`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"apps":{"http":{"servers":{"srv0":{"listen":[":8080"],"routes":[{"handle":[{"audience":"files.example","handler":"valet","keys":[{"algorithm":"HS256","id":"k1","material":"{file./etc/valet/k1.key}"},{"algorithm":"EdDSA","id":"k2","material":"{env.VALET_K2}"}],"leeway":10000000000,"max_ttl":7200000000000,"no_token":"pass","param":"token","use_error_routes":true,"verified_cache_size":5000},{"handler":"file_server","hide":["./Caddyfile"]}]}]}}}}}`
+	want := `{"apps":{"http":{"servers":{"srv0":{"listen":[":8080"],"routes":[{"handle":[{"audience":"files.example","bearer":true,"cookie":{"name":"vkc","same_site":"strict","set":true},"handler":"valet","keys":[{"algorithm":"HS256","id":"k1","material":"{file./etc/valet/k1.key}"},{"algorithm":"EdDSA","id":"k2","material":"{env.VALET_K2}"}],"leeway":10000000000,"max_ttl":7200000000000,"no_token":"pass","param":"token","path_marker":"~vk","use_error_routes":true,"verified_cache_size":5000},{"handler":"file_server","hide":["./Caddyfile"]}]}]}}}}}`
 	if out != want {
 		t.Fatalf("adapted JSON differs\n got: %s\nwant: %s", out, want)
 	}
@@ -56,6 +62,10 @@ func TestCaddyfileRefusesBadInput(t *testing.T) {
 		"no_token value": `no_token maybe`,
 		"bad duration":   `leeway soon`,
 		"cache size":     `verified_cache_size lots`,
+		"bearer arg":     `bearer yes`,
+		"marker arity":   `path_marker`,
+		"cookie option":  "cookie {\n\t\t\tbake\n\t\t}",
+		"cookie arity":   `cookie a b`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := adapt(t, ":8080 {\n\tvalet {\n\t\t"+body+"\n\t}\n}"); err == nil {

@@ -55,17 +55,24 @@ func (h *Handler) preflight(w http.ResponseWriter, r *http.Request, next caddyht
 	origin := r.Header.Get("Origin")
 	method := r.Header.Get("Access-Control-Request-Method")
 	claims, _, _, reason := h.judge(r, method)
-	if reason == token.MissingToken && h.NoToken == "pass" {
+	allowed := grantedHeaders[method]
+	if reason == token.MissingToken && h.Bearer && grantedHeaders[method] != nil {
+		// A browser never sends Authorization on a preflight, so a site
+		// that takes header tokens answers a token-less one from its own
+		// settings; the request that follows is judged in full.
+		allowed = append(slices.Clip(allowed), "authorization")
+		reason = token.Allowed
+	} else if reason == token.MissingToken && h.NoToken == "pass" {
 		return next.ServeHTTP(w, r)
 	}
 	if reason == token.Allowed && !h.allowsOrigin(origin, claims) {
 		reason = token.OriginNotAllowed
 	}
-	requested, headersOK := requestedHeaders(r, method)
+	requested, headersOK := requestedHeaders(r, allowed)
 	if reason == token.Allowed && !headersOK {
 		reason = token.MethodNotAllowed // a header outside the grant
 	}
-	if reason == token.Allowed {
+	if reason == token.Allowed && claims != nil {
 		reason = h.Revocation.Check(r.Context(), claims, false)
 	}
 	if reason != token.Allowed {
@@ -86,16 +93,19 @@ func (h *Handler) preflight(w http.ResponseWriter, r *http.Request, next caddyht
 	if len(requested) > 0 {
 		hdr.Set("Access-Control-Allow-Headers", strings.Join(requested, ", "))
 	}
-	age := min(time.Until(claims.ExpiresAt.Time), maxPreflightAge)
+	age := maxPreflightAge
+	if claims != nil {
+		age = min(time.Until(claims.ExpiresAt.Time), maxPreflightAge)
+	}
 	hdr.Set("Access-Control-Max-Age", strconv.Itoa(max(int(age.Seconds()), 0)))
-	hdr.Set("Referrer-Policy", "no-referrer")
+	hdr.Set("Referrer-Policy", referrerPolicy)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
 // requestedHeaders parses Access-Control-Request-Headers and reports
-// whether the grant of method covers every one.
-func requestedHeaders(r *http.Request, method string) ([]string, bool) {
+// whether allowed (lower case) covers every one.
+func requestedHeaders(r *http.Request, allowed []string) ([]string, bool) {
 	var out []string
 	for _, v := range r.Header.Values("Access-Control-Request-Headers") {
 		for name := range strings.SplitSeq(v, ",") {
@@ -103,7 +113,7 @@ func requestedHeaders(r *http.Request, method string) ([]string, bool) {
 			if name == "" {
 				continue
 			}
-			if !slices.Contains(grantedHeaders[method], name) {
+			if !slices.Contains(allowed, name) {
 				return nil, false
 			}
 			out = append(out, name)

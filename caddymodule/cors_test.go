@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -156,8 +157,48 @@ func TestActualResponsesCarryCORS(t *testing.T) {
 	// a denial is readable by an allowed page, so it can tell expired from forbidden
 	r = httptest.NewRequest("PUT", "/up/f", nil)
 	r.Header.Set("Origin", "https://app.example")
-	if w, _ := serve(h, r); w.Code != 401 || w.Header().Get("Access-Control-Allow-Origin") != "https://app.example" {
+	if w, _ := serve(h, r); w.Code != 401 || w.Header().Get("Access-Control-Allow-Origin") != "https://app.example" ||
+		!slices.Contains(w.Header().Values("Vary"), "Origin") {
 		t.Fatalf("denial: %d %v", w.Code, w.Header())
+	}
+
+	// cors_origins decides which pages may read answers, not what is
+	// allowed: a token naming an origin the site does not list still works
+	// from it, but the page cannot read the answer
+	named := corsToken(t, func(c *token.Claims) { c.Origins = []string{"https://tool.example"} })
+	r = httptest.NewRequest("PUT", "/up/f?vk="+named, nil)
+	r.Header.Set("Origin", "https://tool.example")
+	if w, reached := serve(h, r); !reached || w.Header().Get("Access-Control-Allow-Origin") != "" ||
+		w.Header().Get("Access-Control-Allow-Credentials") != "" {
+		t.Fatalf("origin named by the token, not by the site: reached %v, %v", reached, w.Header())
+	}
+}
+
+// TestBearerPreflight: on a bearer site a preflight carries no token (a
+// browser never sends Authorization on one) and is answered from the
+// site's settings; headers beyond the method's grant and authorization,
+// methods that cannot be granted, and origins the site does not list are
+// refused. Without bearer a token-less preflight is refused.
+func TestBearerPreflight(t *testing.T) {
+	h := corsGate(t, "https://app.example")
+	if w, reached := serve(h, preflightReq("/up/f", "https://app.example", "GET", "authorization")); reached || w.Code != 403 {
+		t.Fatalf("token-less preflight without bearer: %d", w.Code)
+	}
+	h.Bearer = true
+	w, reached := serve(h, preflightReq("/up/f", "https://app.example", "PUT", "authorization, content-type"))
+	if reached || w.Code != 204 || w.Header().Get("Access-Control-Allow-Origin") != "https://app.example" ||
+		w.Header().Get("Access-Control-Allow-Headers") != "authorization, content-type" {
+		t.Fatalf("bearer preflight: %d %v", w.Code, w.Header())
+	}
+	for _, r := range []*http.Request{
+		preflightReq("/up/f", "https://evil.example", "GET", "authorization"),
+		preflightReq("/up/f", "https://app.example", "PATCH", "authorization"),
+		preflightReq("/up/f", "https://app.example", "GET", "authorization, x-secret"),
+		preflightReq("/up/%2e%2e/f", "https://app.example", "GET", "authorization"),
+	} {
+		if w, reached := serve(h, r); reached || w.Code != 403 {
+			t.Errorf("%s %s from %s: %d", r.Header.Get("Access-Control-Request-Method"), r.URL, r.Header.Get("Origin"), w.Code)
+		}
 	}
 }
 

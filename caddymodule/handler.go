@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -31,6 +32,23 @@ type Handler struct {
 
 	// Param is the query parameter that carries the token. Default: vk.
 	Param string `json:"param,omitempty"`
+
+	// Bearer accepts the token in an "Authorization: Bearer <token>" header
+	// too, for API clients and SDKs: it never enters a URL, a history, a
+	// Referer or an access log. A request still carries one token at most,
+	// across all carriers; the header is removed before the next handler.
+	Bearer bool `json:"bearer,omitempty"`
+
+	// PathMarker, when set, lets the token travel as a path segment too:
+	// /<marker>/<token>/photos/alice/video/index.m3u8. The gate takes it
+	// off and judges the rest, so relative links in what is served (HLS
+	// segments, images of a page, a directory listing) carry the token by
+	// themselves. A marker like "~vk" is one path segment.
+	PathMarker string `json:"path_marker,omitempty"`
+
+	// Cookie, when set, lets the token travel in a cookie too, and can
+	// have the gate set that cookie (see CookieCarrier).
+	Cookie *CookieCarrier `json:"cookie,omitempty"`
 
 	// Audience, when set, must appear in the token's aud claim, so a token
 	// minted for one site does not open another sharing its key.
@@ -66,6 +84,13 @@ type Handler struct {
 	// revocation list and its use count (see Revocation).
 	Revocation *Revocation `json:"revocation,omitempty"`
 
+	// Symlinks says which symbolic links the next handler (file_server) may
+	// read through: "scope" (the default) follows a link only when its
+	// target stays inside the token's scope, "never" follows none, "follow"
+	// follows every link as the operating system does (docs/files.md).
+	Symlinks string `json:"symlinks,omitempty"`
+
+	files    *fileConfiner
 	verifier *token.Verifier
 	verified *verifiedCache
 	logger   *zap.Logger
@@ -106,6 +131,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.MaxTTL != 0 {
 		maxTTL = time.Duration(h.MaxTTL)
 	}
+	var err error
+	if h.files, err = newFileConfiner(ctx, h.Symlinks); err != nil {
+		return fmt.Errorf("valet: %w", err)
+	}
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("valet: %w", err)
 	}
@@ -131,6 +160,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("valet: verified-token cache: %w", err)
 		}
 	}
+	if h.Cookie != nil {
+		if err := h.Cookie.provision(h.Param); err != nil {
+			return fmt.Errorf("valet: %w", err)
+		}
+	}
 	if h.Revocation != nil {
 		if err := h.Revocation.provision(ctx, maxTTL+leeway); err != nil {
 			return fmt.Errorf("valet: revocation: %w", err)
@@ -143,6 +177,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 func (h *Handler) Validate() error {
 	if h.NoToken != "deny" && h.NoToken != "pass" {
 		return fmt.Errorf("valet: no_token must be deny or pass, not %q", h.NoToken)
+	}
+	if m := h.PathMarker; m != "" {
+		if p, reason := token.CanonicalPath("/" + m); reason != token.Allowed || p != "/"+m || strings.Contains(m, "/") {
+			return fmt.Errorf("valet: path_marker must be one path segment with no escapes, like ~vk, not %q", m)
+		}
 	}
 	if h.Leeway != nil && (*h.Leeway < 0 || time.Duration(*h.Leeway) > 10*time.Minute) {
 		return fmt.Errorf("valet: leeway must be between 0 and 10m")
@@ -172,9 +211,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if isPreflight(r) {
 		return h.preflight(w, r, next)
 	}
-	claims, path, rest, reason := h.judge(r, r.Method)
+	claims, path, tok, reason := h.judge(r, r.Method)
 	if reason == token.MissingToken && h.NoToken == "pass" {
-		return next.ServeHTTP(w, r)
+		return h.serveConfined(w, w, r, nil, "", next)
+	}
+	if reason == token.OutOfScope && h.isScopeDir(r, claims, path) {
+		return h.redirectToDir(w, r, claims, path, tok)
 	}
 	if reason == token.Allowed {
 		reason = h.corsAllowed(w, r, claims)
@@ -186,28 +228,45 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.deny(w, r, claims, reason)
 	}
 	countDecision(token.Allowed)
-	return next.ServeHTTP(withOverrides(w, r, claims.Response), h.admit(w, r, claims, path, rest))
+	out := h.promiseHeaders(w, r, claims.Response, tok)
+	return h.serveConfined(w, out, h.admit(out, r, claims, path, tok), claims, path, next)
 }
 
-// judge walks a request through the gate's checks in order: the token
-// parameter, the path, the token itself, then the grant for method (the
-// request's own, or the one a preflight announces). It returns the claims
-// when they are known, so a denial can name the token id; the judged path;
-// and the query without the token.
-func (h *Handler) judge(r *http.Request, method string) (claims *token.Claims, path, rest string, reason token.Reason) {
-	raw, rest, reason := takeToken(r.URL.RawQuery, h.Param)
-	if reason != token.Allowed {
-		return nil, "", "", reason
+// judge walks a request through the gate's checks in the spec's order: the
+// request target and path, the token's carriers, the token itself, then
+// the grant for method (the request's own, or the one a preflight
+// announces). It returns the claims when they are known, so a denial can
+// name the token id; the judged path; and the token as carried.
+func (h *Handler) judge(r *http.Request, method string) (claims *token.Claims, path string, tok carried, reason token.Reason) {
+	if !isOriginForm(r) {
+		return nil, "", tok, token.AmbiguousPath
 	}
-	if path, reason = token.CanonicalPath(r.URL.EscapedPath()); reason != token.Allowed {
-		return nil, "", "", reason
+	tok, carried := h.findToken(r)
+	if path, reason = token.CanonicalPath(tok.escaped); reason != token.Allowed {
+		return nil, "", tok, reason
 	}
-	if claims, reason = h.verify(raw); reason != token.Allowed {
-		return claims, "", "", reason
+	if carried != token.Allowed {
+		return nil, path, tok, carried
+	}
+	if claims, reason = h.verify(tok.raw); reason != token.Allowed {
+		return claims, path, tok, reason
+	}
+	if tok.from == inCookie && method != http.MethodGet && method != http.MethodHead {
+		// Browsers send cookies with cross-site requests: a cookie grants
+		// reading only, whatever its token says (CSRF).
+		return claims, path, tok, token.MethodNotAllowed
 	}
 	req := h.request(r, path)
 	req.Method = method
-	return claims, path, rest, claims.Allows(req)
+	return claims, path, tok, claims.Allows(req)
+}
+
+// isOriginForm reports whether the request target is a path (origin-form).
+// Any other form (absolute-form naming a host, authority-form of CONNECT,
+// the asterisk) is refused: a gate judges paths, and a proxy or server
+// behind it could read such a target another way.
+func isOriginForm(r *http.Request) bool {
+	return r.URL.Scheme == "" && r.URL.Host == "" && r.URL.Opaque == "" && r.Method != http.MethodConnect
 }
 
 // verify checks a token, through the verified-token cache when enabled.

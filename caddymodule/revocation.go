@@ -101,11 +101,12 @@ func (rv *Revocation) provision(ctx caddy.Context, gateMaxTTL time.Duration) err
 // Check asks whether verified claims may still be used; a request that
 // will be served spends a use of a counted token, one that only asks (a
 // preflight) does not. A gate without a revocation block allows all but
-// counted tokens, whose uses it cannot count: those it refuses.
+// counted tokens, whose uses it cannot count: those it refuses with
+// uses_unsupported, rather than admit them without limit.
 func (rv *Revocation) Check(ctx context.Context, claims *token.Claims, spendUse bool) token.Reason {
 	if rv == nil {
 		if claims.Uses > 0 {
-			return token.RevocationUnavailable // nothing here can count its uses
+			return token.UsesUnsupported
 		}
 		return token.Allowed
 	}

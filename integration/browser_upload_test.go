@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"net/http"
@@ -44,7 +43,6 @@ func appServer(t *testing.T, gw func() *storeGateway) *httptest.Server {
 // downloads it back and compares. A page from an origin the site does not
 // list gets nowhere.
 func TestBrowserUploadCrossOrigin(t *testing.T) {
-	chromium := testenv.Require(t, "chromium")
 	var g *storeGateway
 	app := appServer(t, func() *storeGateway { return g })
 	stranger := appServer(t, func() *storeGateway { return g })
@@ -58,21 +56,7 @@ func TestBrowserUploadCrossOrigin(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(ctx)
-	defer cancelBrowser()
+	ctx := newBrowser(t, 90*time.Second)
 
 	uploadFrom := func(page string) (string, int) {
 		t.Helper()

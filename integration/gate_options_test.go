@@ -48,6 +48,14 @@ http://%s {
 	if resp, _ := rawRequest(t, pass, "GET", "/public/readme.txt?token=garbage"); resp.StatusCode != 401 || resp.Header.Get("Valet-Reason") != "malformed_token" {
 		t.Fatalf("no_token pass, bad token: %d %q", resp.StatusCode, resp.Header.Get("Valet-Reason"))
 	}
+	// The path is judged before the token, so pass never serves a path
+	// that could be read two ways; an empty token parameter is no token.
+	if resp, _ := rawRequest(t, pass, "GET", "/private/%2e%2e/public/readme.txt"); resp.StatusCode != 400 || resp.Header.Get("Valet-Reason") != "ambiguous_path" {
+		t.Fatalf("no_token pass, ambiguous path: %d %q", resp.StatusCode, resp.Header.Get("Valet-Reason"))
+	}
+	if resp, body := rawRequest(t, pass, "GET", "/public/readme.txt?token="); resp.StatusCode != 200 || body != "public" {
+		t.Fatalf("no_token pass, empty token parameter: %d %q", resp.StatusCode, body)
+	}
 	if resp, body := rawRequest(t, pass, "GET", "/private/a.txt?token="+tok); resp.StatusCode != 200 || body != "private" {
 		t.Fatalf("custom param: %d %q", resp.StatusCode, body)
 	}
@@ -61,7 +69,7 @@ http://%s {
 	// without limit.
 	counted := claims("/private/")
 	counted.Uses = 1
-	if resp, _ := rawRequest(t, pass, "GET", "/private/a.txt?token="+mint(t, counted, k.hs)); resp.StatusCode != 503 || resp.Header.Get("Valet-Reason") != "revocation_unavailable" {
+	if resp, _ := rawRequest(t, pass, "GET", "/private/a.txt?token="+mint(t, counted, k.hs)); resp.StatusCode != 403 || resp.Header.Get("Valet-Reason") != "uses_unsupported" {
 		t.Fatalf("counted token without a revocation store: %d %q", resp.StatusCode, resp.Header.Get("Valet-Reason"))
 	}
 

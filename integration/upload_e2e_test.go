@@ -264,3 +264,28 @@ func TestUploadDiskFull(t *testing.T) {
 	resp, _ = do(t, "PUT", g.url(t, "/up/small.txt", writeGrant("/up/", false)), strings.NewReader("fits"), 4)
 	expectReason(t, "small", resp, 201, "")
 }
+
+// TestUploadRefusesReservedNamesAndDoubledTypes: the store's own temporary
+// names cannot be written (they would never be served), and a body whose
+// Content-Type is declared twice is refused (the store and a later reader
+// could each take a different one). Neither changes the tree.
+func TestUploadRefusesReservedNamesAndDoubledTypes(t *testing.T) {
+	root := t.TempDir()
+	g := startStoreGateway(t, root, "content_types text/plain", "")
+	c := writeGrant("/up/", false)
+	before := testenv.Tree(t, root)
+	for _, path := range []string{"/up/.valet-x", "/up/.valet-dir/a.txt"} {
+		resp, _ := do(t, "PUT", g.url(t, path, c), strings.NewReader("x"), 1)
+		expectReason(t, "PUT "+path, resp, 403, "reserved_name")
+	}
+	tok := mint(t, c, g.keys.hs)
+	head := fmt.Sprintf("PUT /up/a.txt?vk=%s HTTP/1.1\r\nHost: %s\r\nContent-Type: text/plain\r\nContent-Type: application/x-sh\r\nContent-Length: 1\r\nConnection: close\r\n\r\n", tok, g.addr)
+	resp, err := sendRaw(t, g.addr, head, []byte("x"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectReason(t, "doubled Content-Type", resp, 415, "unsupported_type")
+	testenv.SameTree(t, root, before)
+	resp, _ = do(t, "PUT", g.url(t, "/up/a.txt", c), strings.NewReader("x"), 1, "Content-Type", "text/plain")
+	expectReason(t, "single Content-Type", resp, 201, "")
+}

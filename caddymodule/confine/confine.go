@@ -10,8 +10,9 @@
 //
 //   - Scope (the default): a link is followed only when its target resolves
 //     inside the scope directory. Links whose target leaves the scope
-//     (relative with "..", or absolute, whatever they point at), and chains
-//     of more than 8 links (loops included), are refused with ErrSymlink.
+//     (relative with "..", or absolute, whatever they point at), loops, and
+//     chains longer than the system follows (40 links with openat2, 8 with
+//     os.Root), are refused with ErrSymlink.
 //   - Never: no component of the path below the site root may be a link.
 //   - Follow: plain operating-system behaviour, links followed wherever they
 //     lead. Only for operators who write it.
@@ -29,12 +30,14 @@
 // could not be "inside" a one-file scope).
 //
 // Enforcement happens when the file is opened, with no window between a
-// check and the open: the scope directory is held open as an os.Root (Go's
-// openat-based resolution refuses links that leave it), each component on
-// the way to it is opened and then compared by identity (device and inode)
-// with what an lstat of the same name found, and under Never the final file
-// is compared the same way. A link swapped in while a request is in flight
-// can therefore at worst be refused; it never leads a read outside the scope.
+// check and the open: the scope directory is held open and every path is
+// resolved from it, by the kernel on Linux (openat2 with RESOLVE_BENEATH,
+// and RESOLVE_NO_SYMLINKS where no link may be followed), elsewhere by an
+// os.Root (Go's openat-based walk refuses links that leave it), where each
+// component that must not be a link is opened and then compared by identity
+// (device and inode) with what an lstat of the same name found. A link
+// swapped in while a request is in flight can therefore at worst be refused;
+// it never leads a read outside the scope.
 //
 // Not covered: hard links (a hard link is the file itself; the file system
 // cannot tell it from the original), bind mounts, and directories renamed
@@ -49,6 +52,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/valetkey/caddy-valet/caddymodule/token"
@@ -99,7 +103,7 @@ func (e refusal) Is(target error) bool { return target == fs.ErrPermission }
 
 var (
 	// ErrSymlink refuses a path that goes through a symbolic link the policy
-	// does not follow (including loops and chains of more than 8 links).
+	// does not follow (including loops and chains too long to follow).
 	ErrSymlink error = refusal("symlink refused by the confinement policy")
 
 	// ErrOutside refuses a name that is not inside the scope (or, for FS,
@@ -111,12 +115,27 @@ var (
 // judged request path (like "/photos/alice/a.jpg", as token.CanonicalPath
 // gives it), which must be inside the scope. A Dir is safe for concurrent
 // use; Close it when done.
+//
+// On Linux the scope directory is held as a file descriptor and paths are
+// resolved from it by the kernel (openat2 with RESOLVE_BENEATH, and
+// RESOLVE_NO_SYMLINKS where no link may be followed): one system call per
+// open. Where openat2 is missing (other systems, kernels before 5.6,
+// sandboxes that filter it) it is held as an os.Root instead, which walks
+// one component at a time; directories are always listed through an
+// os.Root, whose entries are described relative to the open directory,
+// never by path.
 type Dir struct {
-	root   *os.Root // the scope directory; nil under Follow
-	site   string   // the site root, for Follow
-	scope  string   // the token's scope
-	exact  string   // an exact-file scope's last segment; "" for a subtree
+	site   string // the site root
+	dir    string // the scope directory below it ("" for the site root)
+	scope  string // the token's scope
+	exact  string // an exact-file scope's last segment; "" for a subtree
 	policy Policy
+
+	fd int // the scope directory, for openat2; -1 when not used
+
+	rootOnce sync.Once
+	root     *os.Root // the scope directory as an os.Root, opened when needed
+	rootErr  error
 }
 
 // OpenDir opens the directory a scope confines reads to, below siteRoot (a
@@ -130,25 +149,20 @@ func OpenDir(siteRoot, scope string, p Policy) (*Dir, error) {
 	if !ok {
 		return nil, &fs.PathError{Op: "open", Path: scope, Err: ErrOutside}
 	}
-	d := &Dir{site: siteRoot, scope: scope, exact: exact, policy: p}
+	d := &Dir{site: siteRoot, dir: dir, scope: scope, exact: exact, policy: p, fd: -1}
 	if p == Follow {
 		return d, nil
 	}
-	root, err := os.OpenRoot(siteRoot)
+	fd, err := openScopeAt2(siteRoot, dir)
+	switch {
+	case err == nil:
+		d.fd = fd
+	case errors.Is(err, errNoOpenat2):
+		_, err = d.osRoot()
+	}
 	if err != nil {
-		return nil, err
+		return nil, relabel(err, scope)
 	}
-	if dir != "" {
-		for name := range strings.SplitSeq(dir, "/") {
-			sub, err := openDirNoLink(root, name)
-			root.Close()
-			if err != nil {
-				return nil, relabel(err, scope)
-			}
-			root = sub
-		}
-	}
-	d.root = root
 	return d, nil
 }
 
@@ -165,31 +179,57 @@ func Open(siteRoot, scope, urlPath string, p Policy) (*os.File, error) {
 
 // Close releases the scope directory. Files opened from it stay usable.
 func (d *Dir) Close() error {
-	if d.root == nil {
-		return nil
+	if d.fd >= 0 {
+		syscall.Close(d.fd)
+		d.fd = -1
 	}
-	return d.root.Close()
+	d.rootOnce.Do(func() { d.rootErr = fs.ErrClosed })
+	if d.root != nil {
+		return d.root.Close()
+	}
+	return nil
 }
 
 // Open opens the file or directory at urlPath for reading.
 func (d *Dir) Open(urlPath string) (*os.File, error) {
+	f, _, err := d.open(urlPath)
+	return f, err
+}
+
+// open opens urlPath and describes what it opened.
+func (d *Dir) open(urlPath string) (*os.File, fs.FileInfo, error) {
 	rel, err := d.rel(urlPath)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var f *os.File
 	switch {
 	case d.policy == Follow:
 		f, err = os.Open(filepath.Join(d.site, filepath.FromSlash(urlPath)))
-	case d.policy == Never || d.exact != "":
-		f, err = d.openNoLink(rel)
+	case d.fd >= 0:
+		if f, err = d.openAt2(rel, syscall.O_RDONLY); errors.Is(err, errNoOpenat2) {
+			f, err = d.openInRoot(rel)
+		}
 	default:
-		f, err = d.root.Open(rel)
+		f, err = d.openInRoot(rel)
 	}
 	if err != nil {
-		return nil, relabel(err, urlPath)
+		return nil, nil, relabel(err, urlPath)
 	}
-	return f, nil
+	fi, err := f.Stat()
+	if err == nil && fi.IsDir() && d.fd >= 0 {
+		// A directory is listed through an os.Root (see Dir).
+		f.Close()
+		if f, err = d.openInRoot(rel); err != nil {
+			return nil, nil, relabel(err, urlPath)
+		}
+		fi, err = f.Stat()
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
 }
 
 // Stat describes the file or directory at urlPath, following the links the
@@ -203,20 +243,73 @@ func (d *Dir) Stat(urlPath string) (fs.FileInfo, error) {
 	switch {
 	case d.policy == Follow:
 		fi, err = os.Stat(filepath.Join(d.site, filepath.FromSlash(urlPath)))
-	case d.policy == Never || d.exact != "":
-		var parent *os.Root
-		var name string
-		if parent, name, err = d.walkNoLink(rel); err == nil {
-			fi, err = lstatNoLink(parent, name)
-			d.release(parent)
+	case d.fd >= 0:
+		var f *os.File
+		if f, err = d.openAt2(rel, oPath); err == nil {
+			fi, err = f.Stat()
+			f.Close()
+		} else if errors.Is(err, errNoOpenat2) {
+			fi, err = d.statInRoot(rel)
 		}
 	default:
-		fi, err = d.root.Stat(rel)
+		fi, err = d.statInRoot(rel)
 	}
 	if err != nil {
 		return nil, relabel(err, urlPath)
 	}
 	return fi, nil
+}
+
+// osRoot is the scope directory as an os.Root, reached from the site root
+// through real directories only, opened on first use.
+func (d *Dir) osRoot() (*os.Root, error) {
+	d.rootOnce.Do(func() {
+		root, err := os.OpenRoot(d.site)
+		if err == nil && d.dir != "" {
+			for name := range strings.SplitSeq(d.dir, "/") {
+				sub, e := openDirNoLink(root, name)
+				root.Close()
+				if root, err = sub, e; err != nil {
+					break
+				}
+			}
+		}
+		if err != nil {
+			root = nil
+		}
+		d.root, d.rootErr = root, err
+	})
+	return d.root, d.rootErr
+}
+
+// openInRoot opens rel through the os.Root, without any link under Never
+// and for an exact-file scope.
+func (d *Dir) openInRoot(rel string) (*os.File, error) {
+	root, err := d.osRoot()
+	if err != nil {
+		return nil, err
+	}
+	if d.policy == Never || d.exact != "" {
+		return openNoLink(root, rel)
+	}
+	return root.Open(rel)
+}
+
+// statInRoot describes rel through the os.Root, like openInRoot opens it.
+func (d *Dir) statInRoot(rel string) (fs.FileInfo, error) {
+	root, err := d.osRoot()
+	if err != nil {
+		return nil, err
+	}
+	if d.policy == Never || d.exact != "" {
+		parent, name, err := walkNoLink(root, rel)
+		if err != nil {
+			return nil, err
+		}
+		defer release(root, parent)
+		return lstatNoLink(parent, name)
+	}
+	return root.Stat(rel)
 }
 
 // Covers reports whether urlPath is inside the scope: the scope's path
@@ -246,15 +339,16 @@ func (d *Dir) rel(urlPath string) (string, error) {
 	return rel, nil
 }
 
-// openNoLink opens rel when no component of it is a link: every directory
-// on the way through openDirNoLink, the last one by lstat, open, and a
-// comparison of the two, so a link swapped in between is refused.
-func (d *Dir) openNoLink(rel string) (*os.File, error) {
-	parent, name, err := d.walkNoLink(rel)
+// openNoLink opens rel below root when no component of it is a link:
+// every directory on the way through openDirNoLink, the last one by lstat,
+// open, and a comparison of the two, so a link swapped in between is
+// refused.
+func openNoLink(root *os.Root, rel string) (*os.File, error) {
+	parent, name, err := walkNoLink(root, rel)
 	if err != nil {
 		return nil, err
 	}
-	defer d.release(parent)
+	defer release(root, parent)
 	want, err := lstatNoLink(parent, name)
 	if err != nil {
 		return nil, err
@@ -271,33 +365,33 @@ func (d *Dir) openNoLink(rel string) (*os.File, error) {
 	return f, nil
 }
 
-// walkNoLink opens the directories of rel below the scope directory, none
-// of them a link, and returns the last one with the final name in it.
-func (d *Dir) walkNoLink(rel string) (*os.Root, string, error) {
+// walkNoLink opens the directories of rel below root, none of them a link,
+// and returns the last one with the final name in it.
+func walkNoLink(root *os.Root, rel string) (*os.Root, string, error) {
 	if rel == "." {
-		return d.root, ".", nil
+		return root, ".", nil
 	}
 	dirs, name := "", rel
 	if i := strings.LastIndexByte(rel, '/'); i >= 0 {
 		dirs, name = rel[:i], rel[i+1:]
 	}
-	root := d.root
+	cur := root
 	if dirs != "" {
 		for part := range strings.SplitSeq(dirs, "/") {
-			sub, err := openDirNoLink(root, part)
-			d.release(root)
+			sub, err := openDirNoLink(cur, part)
+			release(root, cur)
 			if err != nil {
 				return nil, "", err
 			}
-			root = sub
+			cur = sub
 		}
 	}
-	return root, name, nil
+	return cur, name, nil
 }
 
-// release closes a directory walkNoLink opened, never the scope directory.
-func (d *Dir) release(r *os.Root) {
-	if r != d.root {
+// release closes a directory walkNoLink opened below root, never root.
+func release(root, r *os.Root) {
+	if r != root {
 		r.Close()
 	}
 }
@@ -342,14 +436,14 @@ func lstatNoLink(parent *os.Root, name string) (fs.FileInfo, error) {
 // asked for (never a name a link pointed to), with the link refusals of
 // os.Root made ErrSymlink: a chain of too many links (ELOOP), and a path
 // that escapes the root, which os.Root reports with an error that is not a
-// system errno. Names reaching os.Root are valid paths without "..", so
-// only a link can make them escape.
+// system errno, and openat2 reports as EXDEV. Names reaching either are
+// valid paths without "..", so only a link can make them escape.
 func relabel(err error, name string) error {
 	var pe *fs.PathError
 	switch {
 	case errors.Is(err, ErrSymlink), errors.Is(err, ErrOutside):
 		err = unwrapRefusal(err)
-	case errors.Is(err, syscall.ELOOP):
+	case errors.Is(err, syscall.ELOOP), errors.Is(err, syscall.EXDEV):
 		err = ErrSymlink
 	case errors.As(err, &pe):
 		if _, isErrno := pe.Err.(syscall.Errno); !isErrno {
@@ -386,4 +480,22 @@ func splitScope(scope string) (dir, exact string, ok bool) {
 	}
 	i := strings.LastIndexByte(scope, '/')
 	return scope[1:i], scope[i+1:], true
+}
+
+// WidestScope is the scope, of a token's scopes, that confines a read of
+// urlPath: the widest that covers it (token.InScope), since a link may lead
+// anywhere the token could read directly. Scopes covering one path are
+// nested, so the widest is the shortest. When none covers urlPath (a gate
+// never admits that), it is urlPath itself, an exact-file scope.
+func WidestScope(scopes []string, urlPath string) string {
+	scope := ""
+	for _, s := range scopes {
+		if token.InScope(s, urlPath) && (scope == "" || len(s) < len(scope)) {
+			scope = s
+		}
+	}
+	if scope == "" {
+		return urlPath
+	}
+	return scope
 }

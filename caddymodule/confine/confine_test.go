@@ -6,11 +6,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/valetkey/caddy-valet/internal/testenv"
 )
 
 const secret = "SECRET-bob-do-not-leak"
@@ -35,22 +37,35 @@ func tree(t testing.TB) string {
 	}
 	must(t, os.WriteFile(filepath.Join(base, "outside.txt"), []byte(secret), 0o644))
 	links := map[string]string{
-		"files/alice/inlink.txt":   "a.txt",
-		"files/alice/insub":        "sub",
-		"files/alice/sub/up.txt":   "../a.txt",
-		"files/alice/link.txt":     "../bob/secret.txt",
-		"files/alice/linkdir":      "../bob",
-		"files/alice/d1/d2/far":    "../../../bob/secret.txt",
-		"files/alice/d1/viadir":    "../linkdir",
-		"files/alice/abs.txt":      filepath.Join(base, "outside.txt"),
-		"files/alice/absin.txt":    filepath.Join(site, "files/alice/a.txt"),
-		"files/alice/rootout.txt":  "../../../outside.txt",
-		"files/alice/loop1":        "loop2",
-		"files/alice/loop2":        "loop1",
-		"files/alice/self":         "self",
-		"files/alice/dangling.txt": "missing.txt",
-		"files/carol":              "alice",
-		"files/pub.txt":            "../public.txt",
+		"files/alice/inlink.txt":    "a.txt",
+		"files/alice/insub":         "sub",
+		"files/alice/sub/up.txt":    "../a.txt",
+		"files/alice/link.txt":      "../bob/secret.txt",
+		"files/alice/linkdir":       "../bob",
+		"files/alice/d1/d2/far":     "../../../bob/secret.txt",
+		"files/alice/d1/viadir":     "../linkdir",
+		"files/alice/abs.txt":       filepath.Join(base, "outside.txt"),
+		"files/alice/absin.txt":     filepath.Join(site, "files/alice/a.txt"),
+		"files/alice/rootout.txt":   "../../../outside.txt",
+		"files/alice/loop1":         "loop2",
+		"files/alice/loop2":         "loop1",
+		"files/alice/self":          "self",
+		"files/alice/dangling.txt":  "missing.txt",
+		"files/carol":               "alice",
+		"files/pub.txt":             "../public.txt",
+		"files/alice/roundtrip.txt": "../alice/a.txt",
+		"files/alice/vialink.txt":   "insub/deep.txt",
+		"files/alice/sub/in.txt":    "./../sub/deep.txt",
+	}
+	// chains of links, 8 and 41 long, ending at a.txt
+	for n, prefix := range map[int]string{8: "c8-", 41: "c41-"} {
+		for i := 1; i <= n; i++ {
+			target := prefix + strconv.Itoa(i+1)
+			if i == n {
+				target = "a.txt"
+			}
+			links["files/alice/"+prefix+strconv.Itoa(i)] = target
+		}
 	}
 	for name, target := range links {
 		must(t, os.Symlink(target, filepath.Join(site, name)))
@@ -78,7 +93,25 @@ func (w want) String() string {
 	return [...]string{"ok", "symlink", "not exist", "outside"}[w]
 }
 
-func TestPolicies(t *testing.T) {
+// engines runs f with each way of resolving paths this system has: openat2
+// (Linux) and os.Root.
+func engines(t *testing.T, f func(t *testing.T)) {
+	t.Run("os.Root", func(t *testing.T) {
+		had := haveOpenat2.Load()
+		haveOpenat2.Store(false)
+		defer haveOpenat2.Store(had)
+		f(t)
+	})
+	if haveOpenat2.Load() {
+		t.Run("openat2", f)
+	} else if runtime.GOOS == "linux" {
+		t.Error("openat2 is unavailable on this Linux system; only os.Root was tested")
+	}
+}
+
+func TestPolicies(t *testing.T) { engines(t, testPolicies) }
+
+func testPolicies(t *testing.T) {
 	site := tree(t)
 	type c struct {
 		scope, path string
@@ -102,6 +135,14 @@ func TestPolicies(t *testing.T) {
 		{"/files/alice/", "/files/alice/loop1", refused, refused, ""},
 		{"/files/alice/", "/files/alice/self", refused, refused, ""},
 		{"/files/alice/", "/files/alice/dangling.txt", notExist, refused, ""},
+		// a target that leaves the scope for a step is refused, even when it
+		// comes back; a link through another link inside the scope is not
+		{"/files/alice/", "/files/alice/roundtrip.txt", refused, refused, ""},
+		{"/files/alice/", "/files/alice/vialink.txt", ok, refused, "alice-deep"},
+		{"/files/alice/", "/files/alice/sub/in.txt", ok, refused, "alice-deep"},
+		// chains: 8 links are followed, 41 are refused (Linux follows 40)
+		{"/files/alice/", "/files/alice/c8-1", ok, refused, "alice-a"},
+		{"/files/alice/", "/files/alice/c41-1", refused, refused, ""},
 		{"/files/alice/", "/files/alice/nothing.txt", notExist, notExist, ""},
 		{"/files/alice/", "/files/bob/secret.txt", outOfView, outOfView, ""},
 		{"/files/alice/", "/files/alice2/x", outOfView, outOfView, ""},
@@ -222,24 +263,16 @@ func TestBadScope(t *testing.T) {
 // TestSwapWhileReading flips a link between a target inside the scope and
 // one outside while readers open it through the scope: no reader may ever
 // see the secret, whichever way each race goes.
-func TestSwapWhileReading(t *testing.T) {
+func TestSwapWhileReading(t *testing.T) { engines(t, testSwapWhileReading) }
+
+func testSwapWhileReading(t *testing.T) {
 	site := tree(t)
 	link := filepath.Join(site, "files/alice/flip.txt")
 	dirLink := filepath.Join(site, "files/alice/flipdir")
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; !stop.Load(); i++ {
-			target, dirTarget := "a.txt", "sub"
-			if i%2 == 1 {
-				target, dirTarget = "../bob/secret.txt", "../bob"
-			}
-			swap(t, link, target)
-			swap(t, dirLink, dirTarget)
-		}
-	}()
+	stop := testenv.FlipLinks(t, map[string][2]string{
+		link:    {"a.txt", "../bob/secret.txt"},
+		dirLink: {"sub", "../bob"},
+	})
 	deadline := time.Now().Add(time.Second)
 	var reads, refusals int
 	for time.Now().Before(deadline) {
@@ -259,22 +292,22 @@ func TestSwapWhileReading(t *testing.T) {
 			}
 		}
 	}
-	stop.Store(true)
-	wg.Wait()
+	stop()
 	if reads == 0 || refusals == 0 {
 		t.Fatalf("the race was not exercised: %d reads, %d refusals", reads, refusals)
 	}
 }
 
-// swap replaces a link atomically (rename over it), as a sync client would.
-func swap(t testing.TB, link, target string) {
-	tmp := link + ".tmp"
-	os.Remove(tmp)
-	if err := os.Symlink(target, tmp); err != nil {
-		t.Error(err)
-		return
-	}
-	if err := os.Rename(tmp, link); err != nil {
-		t.Error(err)
+func TestWidestScope(t *testing.T) {
+	scopes := []string{"/files/alice/a.txt", "/files/alice/", "/files/", "/other/"}
+	for path, want := range map[string]string{
+		"/files/alice/a.txt": "/files/",
+		"/files/bob/b.txt":   "/files/",
+		"/other/x":           "/other/",
+		"/nowhere":           "/nowhere",
+	} {
+		if got := WidestScope(scopes, path); got != want {
+			t.Errorf("WidestScope(%q) = %q, want %q", path, got, want)
+		}
 	}
 }

@@ -56,13 +56,8 @@ func (f *FS) Open(name string) (fs.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	file, err := d.Open(urlPath)
+	file, fi, err := d.open(urlPath)
 	if err != nil {
-		return nil, err
-	}
-	fi, err := file.Stat()
-	if err != nil {
-		file.Close()
 		return nil, err
 	}
 	if fi.IsDir() {

@@ -78,20 +78,22 @@ func noSig([]byte) []byte { return nil }
 var b64 = base64.RawURLEncoding
 
 // rawJWS builds a compact JWS by hand, so tests can write headers and
-// payloads no well-behaved library would.
-func rawJWS(header map[string]any, payload any, sign signer) string {
-	h, err := json.Marshal(header)
+// payloads no well-behaved library would: each is JSON text as given (a
+// string) or marshalled.
+func rawJWS(header any, payload any, sign signer) string {
+	input := b64.EncodeToString(jsonText(header)) + "." + b64.EncodeToString(jsonText(payload))
+	return input + "." + b64.EncodeToString(sign([]byte(input)))
+}
+
+func jsonText(v any) []byte {
+	if raw, ok := v.(string); ok {
+		return []byte(raw)
+	}
+	b, err := json.Marshal(v)
 	if err != nil {
 		panic(err)
 	}
-	var p []byte
-	if raw, ok := payload.(string); ok {
-		p = []byte(raw)
-	} else if p, err = json.Marshal(payload); err != nil {
-		panic(err)
-	}
-	input := b64.EncodeToString(h) + "." + b64.EncodeToString(p)
-	return input + "." + b64.EncodeToString(sign([]byte(input)))
+	return b
 }
 
 // claimsAt returns a valid claim set at testNow, with overrides applied; a

@@ -65,7 +65,7 @@ func (s *Store) post(r *http.Request, t target, l limits) outcome {
 		if u != nil {
 			return fail(BadForm, nil) // two files for one path
 		}
-		if !l.allowsType(part.Header.Get("Content-Type")) {
+		if !l.allowsType(part.Header.Values("Content-Type")) {
 			return fail(UnsupportedType, nil)
 		}
 		var o outcome

@@ -2,6 +2,7 @@ package valetstore
 
 import (
 	"github.com/valetkey/caddy-valet/caddymodule/token"
+	"strings"
 )
 
 // limits are what one upload may do: the tighter of the token's grant and
@@ -38,11 +39,15 @@ func tighter(a, b int64) int64 {
 	}
 }
 
-// allowsType reports whether a declared Content-Type is in every list,
-// by the token package's ctypes rule.
-func (l limits) allowsType(declared string) bool {
+// allowsType reports whether the declared Content-Type is in every list,
+// by the token package's ctypes rule. A type declared twice is refused:
+// the store and a later reader could each take a different one.
+func (l limits) allowsType(declared []string) bool {
+	if len(declared) > 1 {
+		return false
+	}
 	for _, list := range l.types {
-		if !token.AllowsMediaType(list, declared) {
+		if !token.AllowsMediaType(list, strings.Join(declared, "")) {
 			return false
 		}
 	}

@@ -28,7 +28,8 @@ func (t target) dir() string {
 // it. The gate already judged it with token.CanonicalPath; judging it again
 // here (the same function, never a second rule) keeps the store safe if a
 // handler between the two rewrote the path. A directory path (trailing
-// slash, or the root) names no file.
+// slash, or the root) names no file. No segment may begin with the
+// prefix of the store's own temporary files, which are never served.
 func (s *Store) target(r *http.Request) (target, Reason) {
 	p := r.URL.Path
 	canon, reason := token.CanonicalPath(r.URL.EscapedPath())
@@ -37,6 +38,8 @@ func (s *Store) target(r *http.Request) (target, Reason) {
 		return target{}, AmbiguousPath
 	case strings.HasSuffix(p, "/"):
 		return target{}, NotAFile
+	case strings.Contains(p, "/"+TempPrefix):
+		return target{}, ReservedName
 	}
 	rel := p[1:]
 	return target{rel: rel, parts: strings.Split(rel, "/")}, ""

@@ -23,6 +23,7 @@ const (
 	BadForm          Reason = "bad_form"          // 400: malformed multipart form or no file field
 	IncompleteBody   Reason = "incomplete_body"   // 400: the client stopped sending mid-body
 	NotAFile         Reason = "not_a_file"        // 409: a directory, or a file where a directory must be
+	ReservedName     Reason = "reserved_name"     // 403: a name the store uses for its own files
 	NotFound         Reason = "not_found"         // 404: nothing to delete
 	StorageFull      Reason = "storage_full"      // 507: the disk or quota is full
 	Ungated          Reason = "ungated"           // 500: no verified grant; the gate is not in front
@@ -40,7 +41,7 @@ const (
 // Reasons lists every store refusal, for documentation and tests.
 var Reasons = []Reason{
 	TooLarge, UnsupportedType, Exists, ConditionFailed, BadChecksum,
-	ChecksumMismatch, BadForm, IncompleteBody, NotAFile, NotFound,
+	ChecksumMismatch, BadForm, IncompleteBody, NotAFile, ReservedName, NotFound,
 	StorageFull, Ungated, StoreError,
 }
 
@@ -57,7 +58,7 @@ func (r Reason) Status() int {
 		return http.StatusBadRequest
 	case NotAFile:
 		return http.StatusConflict
-	case Symlink:
+	case Symlink, ReservedName:
 		return http.StatusForbidden
 	case NotFound:
 		return http.StatusNotFound

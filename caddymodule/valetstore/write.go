@@ -17,7 +17,7 @@ import (
 
 // put stores the request body at t.
 func (s *Store) put(r *http.Request, t target, l limits) outcome {
-	if !l.allowsType(r.Header.Get("Content-Type")) {
+	if !l.allowsType(r.Header.Values("Content-Type")) {
 		return outcome{reason: UnsupportedType}
 	}
 	if l.maxBytes > 0 && r.ContentLength > l.maxBytes {

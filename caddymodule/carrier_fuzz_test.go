@@ -46,7 +46,9 @@ func FuzzTakeToken(f *testing.F) {
 		if err != nil {
 			return // the gate is stricter than Go here only about ';', refused above
 		}
-		if got := values[DefaultParam]; len(got) != 1 || got[0] != raw {
+		// The value is never decoded: an escaped token is refused as
+		// malformed later, so only an unescaped one must match Go's view.
+		if got := values[DefaultParam]; len(got) != 1 || (got[0] != raw && !strings.ContainsAny(raw, "%+")) {
 			t.Fatalf("%q: the gate took %q, Go's parser sees %q", query, raw, got)
 		}
 	})

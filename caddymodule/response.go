@@ -1,0 +1,74 @@
+package caddymodule
+
+import (
+	"io"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/valetkey/caddy-valet/caddymodule/token"
+)
+
+// referrerPolicy keeps a token in a page's URL out of the Referer of every
+// link and subresource on that page.
+const referrerPolicy = "no-referrer"
+
+// promisedWriter owns the headers the gate promises on the way out, set
+// just before the header goes out, after whatever the handler or upstream
+// behind the gate wrote: Referrer-Policy on every answer (replaced, never
+// added to: browsers apply the last valid policy they receive, so an
+// upstream's "unsafe-url" beside ours would win), and the token's signed
+// response overrides on a successful download. A redirect to a path on
+// this site (file_server's "/dir/") gets the token carried along (see
+// Handler.carryTo).
+type promisedWriter struct {
+	*caddyhttp.ResponseWriterWrapper
+	o     *token.ResponseOverrides // nil unless a GET or HEAD with overrides
+	h     *Handler
+	tok   carried
+	wrote bool
+}
+
+func (h *Handler) promiseHeaders(w http.ResponseWriter, r *http.Request, o *token.ResponseOverrides, tok carried) http.ResponseWriter {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		o = nil
+	}
+	return &promisedWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, o: o, h: h, tok: tok}
+}
+
+func (pw *promisedWriter) WriteHeader(status int) {
+	if pw.wrote {
+		return
+	}
+	pw.wrote = status >= 200 // 1xx informational headers may come first
+	h := pw.Header()
+	h.Set("Referrer-Policy", referrerPolicy)
+	if status >= 300 && status < 400 {
+		if loc := h.Get("Location"); loc != "" {
+			h.Set("Location", pw.h.carryTo(loc, pw.tok))
+		}
+	}
+	if o := pw.o; o != nil && status >= 200 && status < 300 {
+		for _, kv := range [...][2]string{
+			{"Content-Disposition", o.ContentDisposition},
+			{"Content-Type", o.ContentType},
+			{"Cache-Control", o.CacheControl},
+		} {
+			if kv[1] != "" {
+				h.Set(kv[0], kv[1])
+			}
+		}
+	}
+	pw.ResponseWriterWrapper.WriteHeader(status)
+}
+
+func (pw *promisedWriter) Write(b []byte) (int, error) {
+	pw.WriteHeader(http.StatusOK)
+	return pw.ResponseWriterWrapper.Write(b)
+}
+
+// ReadFrom keeps the sendfile path of the file server.
+func (pw *promisedWriter) ReadFrom(r io.Reader) (int64, error) {
+	pw.WriteHeader(http.StatusOK)
+	return pw.ResponseWriterWrapper.ReadFrom(r)
+}
