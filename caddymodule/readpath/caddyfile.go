@@ -6,8 +6,6 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
-
-	"github.com/valetkey/caddy-valet/caddymodule/confine"
 )
 
 func init() {
@@ -34,7 +32,6 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    cache_size    <size>                  (default 64MiB)
 //	    max_file_size <size>                  (default 1MiB)
 //	    revalidate    <duration>              (default 0: a stat per request)
-//	    symlinks      <scope|never|follow>    (default scope)
 //	    ... file_server's subdirectives (root, hide, index, browse, ...)
 //	}
 //
@@ -62,7 +59,7 @@ func (f *Files) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 }
 
 func isOwnOption(s string) bool {
-	return s == "cache_size" || s == "max_file_size" || s == "revalidate" || s == "symlinks"
+	return s == "cache_size" || s == "max_file_size" || s == "revalidate"
 }
 
 // startsLine reports whether the current token is the first on its line.
@@ -88,11 +85,6 @@ func (f *Files) unmarshalOption(d *caddyfile.Dispenser) error {
 			return d.Errf("revalidate: want a duration like 1s, not %q", arg)
 		}
 		f.Revalidate = caddy.Duration(dur)
-	case "symlinks":
-		f.Symlinks = arg
-		if _, err := confine.ParsePolicy(arg); err != nil {
-			return d.Err(err.Error())
-		}
 	default:
 		n, err := humanize.ParseBytes(arg)
 		if err != nil || n == 0 || n > 1<<40 {

@@ -24,14 +24,13 @@ func TestCaddyfileAdaptsToJSON(t *testing.T) {
 		hide .git secret.txt
 		max_file_size 256KiB
 		index index.htm
-		symlinks never
 		revalidate 500ms
 	}
 }`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"apps":{"http":{"servers":{"srv0":{"listen":[":8080"],"routes":[{"handle":[{"handler":"vars","root":"/srv/nas"},{"cache_size":33554432,"handler":"valet_files","hide":[".git","secret.txt","./Caddyfile"],"index_names":["index.htm"],"max_file_size":262144,"revalidate":500000000,"symlinks":"never"}]}]}}}}}`
+	want := `{"apps":{"http":{"servers":{"srv0":{"listen":[":8080"],"routes":[{"handle":[{"handler":"vars","root":"/srv/nas"},{"cache_size":33554432,"handler":"valet_files","hide":[".git","secret.txt","./Caddyfile"],"index_names":["index.htm"],"max_file_size":262144,"revalidate":500000000}]}]}}}}}`
 	if out != want {
 		t.Fatalf("adapted JSON differs\n got: %s\nwant: %s", out, want)
 	}
@@ -42,7 +41,7 @@ func TestCaddyfileRefusesBadInput(t *testing.T) {
 		"size unit":      `cache_size lots`,
 		"size arity":     `max_file_size 1MiB 2MiB`,
 		"zero size":      `cache_size 0`,
-		"symlink policy": `symlinks sometimes`,
+		"symlinks":       `symlinks never`,
 		"revalidate":     `revalidate soon`,
 		"file_server's":  `status teapot extra`,
 		"unknown option": `color blue`,

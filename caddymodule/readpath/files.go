@@ -10,8 +10,10 @@ package readpath
 
 import (
 	"fmt"
+	"io/fs"
 	"net/http"
 	"path"
+	"reflect"
 	"strings"
 	"time"
 
@@ -31,8 +33,9 @@ func init() {
 // apply, inline), answering GET and HEAD for small regular files from
 // memory. A cached file is checked against the disk with one stat on every
 // request, so a file changed, replaced, truncated or deleted is never served
-// stale. Files are opened relative to the token's scope (package confine),
-// so a symbolic link cannot lead a read out of it.
+// stale. Files are opened through the file system file_server would use:
+// behind the gate, the gate's confined view of the token's scope (package
+// confine), so a symbolic link cannot lead a read out of it.
 type Files struct {
 	fileserver.FileServer
 
@@ -55,13 +58,7 @@ type Files struct {
 	// for up to that long.
 	Revalidate caddy.Duration `json:"revalidate,omitempty"`
 
-	// Symlinks says which symbolic links a read may pass through: "scope"
-	// (the default) follows a link only when its target stays inside the
-	// token's scope (the site root without a token), "never" follows none,
-	// "follow" follows every link as the operating system does.
-	Symlinks string `json:"symlinks,omitempty"`
-
-	policy  confine.Policy
+	fsmap   caddy.FileSystems
 	cache   *cache
 	stats   *metrics
 	fast    bool   // the configuration lets the cache answer
@@ -95,10 +92,7 @@ func (f *Files) Provision(ctx caddy.Context) error {
 	if err := f.FileServer.Provision(ctx); err != nil {
 		return fmt.Errorf("valet_files: %w", err)
 	}
-	var err error
-	if f.policy, err = confine.ParsePolicy(f.Symlinks); err != nil {
-		return fmt.Errorf("valet_files: %w", err)
-	}
+	f.fsmap = ctx.FileSystems()
 	if f.CacheSize == 0 {
 		f.CacheSize = DefaultCacheSize
 	}
@@ -152,7 +146,7 @@ func (f *Files) Validate() error {
 // ServeHTTP answers from the cache when it can, and otherwise reads the
 // file itself (confined) or hands the request to file_server.
 func (f *Files) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	k, ok := f.cacheKey(w, r)
+	k, fsys, ok := f.cacheKey(w, r)
 	if !ok {
 		f.stats.pass.Inc()
 		return f.FileServer.ServeHTTP(w, r, next)
@@ -164,7 +158,7 @@ func (f *Files) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		}
 		f.cache.remove(k, e)
 	}
-	return f.load(w, r, next, k)
+	return f.load(w, r, next, k, fsys)
 }
 
 // fresh reports whether a cached file still is what the disk holds: one
@@ -187,26 +181,35 @@ func (f *Files) fresh(e *entry) bool {
 }
 
 // cacheKey decides whether the request is one the read path answers and,
-// if so, names its file. Directories (a trailing slash: index files,
-// redirects, listings), other methods, error routes, a file system chosen
-// per request, and paths file_server would clean first go to file_server.
-func (f *Files) cacheKey(w http.ResponseWriter, r *http.Request) (key, bool) {
+// if so, names its file and the file system to open it through: nil for
+// the operating system's (Caddy's default, as file_server uses it), or the
+// gate's confined view of the token's scope. Directories (a trailing
+// slash: index files, redirects, listings), other methods, error routes,
+// an operator's own file system, and paths file_server would clean first
+// go to file_server.
+func (f *Files) cacheKey(w http.ResponseWriter, r *http.Request) (key, *confine.FS, bool) {
 	if !f.fast || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
-		return key{}, false
+		return key{}, nil, false
 	}
 	p := r.URL.Path
 	if p == "" || p[len(p)-1] == '/' || path.Clean(p) != p {
-		return key{}, false
+		return key{}, nil, false
 	}
 	ctx := r.Context()
 	if ctx.Value(caddyhttp.ErrorCtxKey) != nil {
-		return key{}, false
+		return key{}, nil, false
 	}
-	if fs := caddyhttp.GetVar(ctx, "fs"); fs != nil && fs != "" {
-		return key{}, false
+	var fsys *confine.FS
+	if name, _ := caddyhttp.GetVar(ctx, "fs").(string); name != "" {
+		named, _ := f.fsmap.Get(name)
+		if fsys = confinedFS(named); fsys == nil {
+			return key{}, nil, false
+		}
+	} else if v := caddyhttp.GetVar(ctx, "fs"); v != nil && v != "" {
+		return key{}, nil, false
 	}
 	if _, preset := w.Header()["Etag"]; preset {
-		return key{}, false
+		return key{}, nil, false
 	}
 	root := f.root
 	if f.rootVar {
@@ -215,34 +218,39 @@ func (f *Files) cacheKey(w http.ResponseWriter, r *http.Request) (key, bool) {
 			root = "."
 		case string:
 			if strings.Contains(v, "{") {
-				return key{}, false
+				return key{}, nil, false
 			}
 			root = v
 		default:
-			return key{}, false
+			return key{}, nil, false
 		}
 	}
-	scope := "/"
+	scope := "/" // no token: the site root, as the gate confines it
 	if c, ok := token.FromContext(ctx); ok {
-		scope = widestScope(c, p)
+		scope = confine.WidestScope(c.Paths, p)
 	}
-	return key{root: root, scope: scope, path: p}, true
+	return key{root: root, scope: scope, path: p}, fsys, true
 }
 
-// widestScope is the token's scope that covers path and is the widest: a
-// link may lead anywhere inside it, since the token could read its target
-// directly. The path itself (an exact-file scope) if none does.
-func widestScope(c *token.Claims, path string) string {
-	scope := ""
-	for _, s := range c.Paths {
-		if token.InScope(s, path) && (scope == "" || len(s) < len(scope)) {
-			scope = s
-		}
+// confinedFS is the gate's confined file system behind a name of Caddy's
+// file system map, or nil for any other. The map hands out its entries
+// wrapped in an unexported struct whose embedded field FS is what was
+// registered; if that ever changes, this finds nothing and the request
+// goes to file_server, never to an unconfined read.
+func confinedFS(named fs.FS) *confine.FS {
+	if c, ok := named.(*confine.FS); ok {
+		return c
 	}
-	if scope == "" {
-		return path
+	v := reflect.ValueOf(named)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return nil
 	}
-	return scope
+	inner := v.Elem().FieldByName("FS")
+	if !inner.IsValid() || !inner.CanInterface() {
+		return nil
+	}
+	c, _ := inner.Interface().(*confine.FS)
+	return c
 }
 
 // Interface guards.

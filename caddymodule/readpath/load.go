@@ -19,23 +19,37 @@ import (
 	"github.com/valetkey/caddy-valet/caddymodule/confine"
 )
 
-// open opens the file at urlPath below root, confined to scope under the
-// symlink policy: the one place the read path opens a file.
-func (f *Files) open(root, scope, urlPath string) (*os.File, error) {
-	return confine.Open(root, scope, urlPath, f.policy)
+// open opens filename (the site root joined with the path) through fsys,
+// the gate's confined file system, or the operating system's when there is
+// none, as file_server would: the one place the read path opens a file.
+func open(fsys *confine.FS, filename string) (*os.File, error) {
+	if fsys == nil {
+		return os.Open(filename)
+	}
+	file, err := fsys.Open(filename)
+	if err != nil {
+		return nil, err
+	}
+	if osFile, ok := file.(*os.File); ok {
+		return osFile, nil
+	}
+	file.Close() // a directory: file_server's
+	return nil, errNotRegular
 }
+
+var errNotRegular = errors.New("not a regular file")
 
 // load reads a file that is not cached (or no longer fresh): it answers
 // from the opened file, and caches it when it is small and quiet. What is
 // not a regular file (directories, with their index files and redirects),
 // hidden files and unexpected errors go to file_server.
-func (f *Files) load(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, k key) error {
+func (f *Files) load(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, k key, fsys *confine.FS) error {
 	filename := caddyhttp.SanitizedPathJoin(k.root, k.path)
 	if fileHidden(filename, f.Hide) {
 		f.stats.pass.Inc()
 		return f.FileServer.ServeHTTP(w, r, next)
 	}
-	file, err := f.open(k.root, k.scope, k.path)
+	file, err := open(fsys, filename)
 	switch {
 	case err == nil:
 	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
