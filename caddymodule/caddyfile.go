@@ -7,6 +7,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/valetkey/caddy-valet/caddymodule/confine"
 )
 
 func init() {
@@ -40,6 +42,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    verified_cache_size <entries>
 //	    cors_origins <origin...>
 //	    revocation [bolt|redis] { ... }   (see unmarshalRevocation)
+//	    symlinks <scope|never|follow>
 //	}
 //
 // key may repeat; material is usually a placeholder such as
@@ -125,6 +128,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			h.CORSOrigins = append(h.CORSOrigins, origins...)
+		case "symlinks":
+			if !d.AllArgs(&h.Symlinks) {
+				return d.ArgErr()
+			}
+			if _, err := confine.ParsePolicy(h.Symlinks); err != nil {
+				return d.Err(err.Error())
+			}
 		case "revocation":
 			rv, err := unmarshalRevocation(d)
 			if err != nil {

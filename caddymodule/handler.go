@@ -84,6 +84,13 @@ type Handler struct {
 	// revocation list and its use count (see Revocation).
 	Revocation *Revocation `json:"revocation,omitempty"`
 
+	// Symlinks says which symbolic links the next handler (file_server) may
+	// read through: "scope" (the default) follows a link only when its
+	// target stays inside the token's scope, "never" follows none, "follow"
+	// follows every link as the operating system does (docs/files.md).
+	Symlinks string `json:"symlinks,omitempty"`
+
+	files    *fileConfiner
 	verifier *token.Verifier
 	verified *verifiedCache
 	logger   *zap.Logger
@@ -123,6 +130,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	maxTTL := DefaultMaxTTL
 	if h.MaxTTL != 0 {
 		maxTTL = time.Duration(h.MaxTTL)
+	}
+	var err error
+	if h.files, err = newFileConfiner(ctx, h.Symlinks); err != nil {
+		return fmt.Errorf("valet: %w", err)
 	}
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("valet: %w", err)
@@ -202,7 +213,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	claims, path, tok, reason := h.judge(r, r.Method)
 	if reason == token.MissingToken && h.NoToken == "pass" {
-		return next.ServeHTTP(w, r)
+		return h.serveConfined(w, w, r, nil, "", next)
 	}
 	if reason == token.OutOfScope && h.isScopeDir(r, claims, path) {
 		return h.redirectToDir(w, r, claims, path, tok)
@@ -218,7 +229,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	countDecision(token.Allowed)
 	out := h.promiseHeaders(w, r, claims.Response, tok)
-	return next.ServeHTTP(out, h.admit(out, r, claims, path, tok))
+	return h.serveConfined(w, out, h.admit(out, r, claims, path, tok), claims, path, next)
 }
 
 // judge walks a request through the gate's checks in the spec's order: the

@@ -40,10 +40,22 @@ var wrkRate = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
 // the benchmark on any non-2xx answer, so a broken gate cannot look fast.
 func wrk(b *testing.B, url string, d time.Duration, script string, conns int) float64 {
 	b.Helper()
+	out := wrkRun(b, url, d, script, conns)
+	m := wrkRate.FindSubmatch(out)
+	if m == nil {
+		b.Fatalf("no rate in wrk output:\n%s", out)
+	}
+	rate, _ := strconv.ParseFloat(string(m[1]), 64)
+	return rate
+}
+
+// wrkRun runs wrk once and returns its output, failing on any error answer.
+func wrkRun(b *testing.B, url string, d time.Duration, script string, conns int) []byte {
+	b.Helper()
 	if conns == 0 {
 		conns = 32
 	}
-	args := []string{"-t1", "-c" + strconv.Itoa(conns), "-d" + d.String(), "--latency"}
+	args := []string{"-t1", "-c" + strconv.Itoa(conns), "-d" + d.String(), "--latency", "--timeout", "30s"}
 	if script != "" {
 		args = append(args, "-s", script)
 	}
@@ -59,12 +71,7 @@ func wrk(b *testing.B, url string, d time.Duration, script string, conns int) fl
 	if strings.Contains(string(out), "Non-2xx") {
 		b.Fatalf("wrk saw error answers from %s:\n%s", url, out)
 	}
-	m := wrkRate.FindSubmatch(out)
-	if m == nil {
-		b.Fatalf("no rate in wrk output:\n%s", out)
-	}
-	rate, _ := strconv.ParseFloat(string(m[1]), 64)
-	return rate
+	return out
 }
 
 // pinToCPU0 moves a running process (all its threads) to CPU 0.

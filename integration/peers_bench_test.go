@@ -29,7 +29,9 @@ import (
 //	  - the gatekeeper design: Caddy forward_auth to integration/peers/
 //	    gatekeeper, which verifies the same token on every request;
 //	  - nginx (/usr/sbin/nginx) with secure_link, as a non-daemon on its own
-//	    temporary config.
+//	    temporary config;
+//	  - the gate (HS256, hot) in front of the valet_files read path instead
+//	    of file_server.
 //
 // Caddy, the gatekeeper and nginx run on CPU 0, wrk on CPU 1. Rounds
 // alternate between targets; medians and ratios are reported (see
@@ -45,6 +47,7 @@ func BenchmarkPeers(b *testing.B) {
 	gk := startGatekeeper(b, k)
 	plain, hot, cold, fwd := testenv.Addr(testenv.FreePort(b)), testenv.Addr(testenv.FreePort(b)),
 		testenv.Addr(testenv.FreePort(b)), testenv.Addr(testenv.FreePort(b))
+	rp := testenv.Addr(testenv.FreePort(b))
 	gate := func(extra string) string {
 		return fmt.Sprintf("valet {\n\t\tkey hs1 hs256 {file.%s}\n\t\tkey ed1 eddsa {file.%s}\n\t\t%s\n\t}", k.hsFile, k.edPub, extra)
 	}
@@ -74,7 +77,12 @@ http://%[4]s {
 	}
 	file_server
 }
-`, plain, hot, cold, fwd, root, gate(""), gate("verified_cache_size 1000"), gk)
+http://%[9]s {
+	root * %[5]s
+	%[6]s
+	valet_files
+}
+`, plain, hot, cold, fwd, root, gate(""), gate("verified_cache_size 1000"), gk, rp)
 	c := testenv.StartCaddy(b, caddyfile, "http://"+plain+"/")
 	pinToCPU0(b, c.Cmd.Process.Pid)
 	ngx := startNginx(b, nginx, root)
@@ -96,6 +104,7 @@ http://%[4]s {
 				{name: "valet_eddsa_hot", url: "http://" + hot + p + "?vk=" + ed, conns: conns},
 				{name: "forward_auth_hs256", url: "http://" + fwd + p + "?vk=" + hs, conns: conns},
 				{name: "nginx_secure_link", url: "http://" + ngx.addr + ngx.link(p), conns: conns},
+				{name: "valet_hs256_hot+valet_files", url: "http://" + rp + p + "?vk=" + hs, conns: conns},
 			}
 			if file == "4k.bin" {
 				targets = append(targets,
@@ -103,8 +112,8 @@ http://%[4]s {
 					loadTarget{name: "valet_eddsa_cold", url: "http://" + cold + p, script: coldEd})
 			}
 			m := compare(b, targets)
-			b.Logf("%s: gated/ungated %.3f (hs256 hot), %.3f (eddsa hot); valet/forward_auth %.2fx; valet/nginx %.3f",
-				file, m[1]/m[0], m[2]/m[0], m[1]/m[3], m[1]/m[4])
+			b.Logf("%s: gated/ungated %.3f (hs256 hot), %.3f (eddsa hot); valet/forward_auth %.2fx; valet/nginx %.3f; gate+valet_files/file_server %.2fx",
+				file, m[1]/m[0], m[2]/m[0], m[1]/m[3], m[1]/m[4], m[5]/m[0])
 		}
 	}
 }
@@ -128,6 +137,7 @@ func startGatekeeper(b *testing.B, k *keys) string {
 // md5 = base64url(MD5(expires + uri + " " + secret)) and expires.
 type nginxPeer struct {
 	addr, secret string
+	pid          int
 }
 
 func (n nginxPeer) link(uri string) string {
@@ -171,6 +181,7 @@ http {
 	mustWrite(b, filepath.Join(dir, "nginx.conf"), conf)
 	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log"))
 	runPeer(b, cmd, "http://"+n.addr+"/")
+	n.pid = cmd.Process.Pid
 	return n
 }
 

@@ -39,6 +39,9 @@ const (
 	// The token counts its uses (uses) and this gateway has no revocation
 	// store to count them in.
 	UsesUnsupported Reason = "uses_unsupported"
+	// The file is reached through a symbolic link the site's symlinks
+	// policy does not follow (reading), or through any link (writing).
+	Symlink Reason = "symlink"
 
 	// 503: the gateway cannot tell whether the token was revoked.
 	RevocationUnavailable Reason = "revocation_unavailable"
@@ -53,7 +56,7 @@ func (r Reason) Status() int {
 		return http.StatusOK
 	case AmbiguousPath, AmbiguousQuery, DuplicateToken:
 		return http.StatusBadRequest
-	case OutOfScope, MethodNotAllowed, IPNotAllowed, HTTPSRequired, OriginNotAllowed, UsesUnsupported:
+	case OutOfScope, MethodNotAllowed, IPNotAllowed, HTTPSRequired, OriginNotAllowed, UsesUnsupported, Symlink:
 		return http.StatusForbidden
 	case RevocationUnavailable:
 		return http.StatusServiceUnavailable
@@ -70,5 +73,5 @@ var Reasons = []Reason{
 	AmbiguousPath, AmbiguousQuery, DuplicateToken, MissingToken, MalformedToken, BadSignature,
 	UnknownKey, AlgMismatch, Expired, NotYetValid, TTLTooLong, AudienceMismatch,
 	Revoked, UsesExhausted, OutOfScope, MethodNotAllowed, IPNotAllowed,
-	HTTPSRequired, OriginNotAllowed, UsesUnsupported, RevocationUnavailable,
+	HTTPSRequired, OriginNotAllowed, UsesUnsupported, Symlink, RevocationUnavailable,
 }

@@ -23,7 +23,6 @@ const (
 	BadForm          Reason = "bad_form"          // 400: malformed multipart form or no file field
 	IncompleteBody   Reason = "incomplete_body"   // 400: the client stopped sending mid-body
 	NotAFile         Reason = "not_a_file"        // 409: a directory, or a file where a directory must be
-	Symlink          Reason = "symlink"           // 403: the path goes through a symbolic link
 	ReservedName     Reason = "reserved_name"     // 403: a name the store uses for its own files
 	NotFound         Reason = "not_found"         // 404: nothing to delete
 	StorageFull      Reason = "storage_full"      // 507: the disk or quota is full
@@ -36,12 +35,16 @@ const (
 	// OutOfScope is the gate's word, reused: a resumable upload's filename
 	// leads outside the token's scopes.
 	OutOfScope = Reason(token.OutOfScope)
+	// Symlink is the gate's word too (403): the path goes through a
+	// symbolic link. Reads refuse the links the site's policy does not
+	// follow; writes refuse every link.
+	Symlink = Reason(token.Symlink)
 )
 
 // Reasons lists every store refusal, for documentation and tests.
 var Reasons = []Reason{
 	TooLarge, UnsupportedType, Exists, ConditionFailed, BadChecksum,
-	ChecksumMismatch, BadForm, IncompleteBody, NotAFile, Symlink, ReservedName, NotFound,
+	ChecksumMismatch, BadForm, IncompleteBody, NotAFile, ReservedName, NotFound,
 	StorageFull, Ungated, StoreError,
 }
 

@@ -1,0 +1,106 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/valetkey/caddy-valet/caddymodule/confine"
+	"github.com/valetkey/caddy-valet/caddymodule/token"
+)
+
+// fileConfiner hands the handler after the gate (file_server) a file system
+// confined to the admitted token's scope, under the site's symlink policy
+// (docs/files.md). Per request it registers a confine.FS in Caddy's file
+// system map under a key of its own, points {http.vars.fs} at it, and takes
+// both away when the next handler returns.
+type fileConfiner struct {
+	policy confine.Policy
+	fsmap  caddy.FileSystems
+}
+
+// fsKeys numbers the per-request file system keys, unique in the process.
+var fsKeys atomic.Uint64
+
+// newFileConfiner reads the symlinks setting ("" is scope).
+func newFileConfiner(ctx caddy.Context, symlinks string) (*fileConfiner, error) {
+	p, err := confine.ParsePolicy(symlinks)
+	if err != nil {
+		return nil, err
+	}
+	return &fileConfiner{policy: p, fsmap: ctx.FileSystems()}, nil
+}
+
+// serveConfined passes the admitted request r on to next (through rw, the
+// writer next may use), with file reads confined to the token's scope (c
+// is nil for a request passed without a token: the site root is its scope). A
+// read the policy refuses becomes the gate's own denial, written to w:
+// symlink (403), or out_of_scope when the file server asked for a name
+// outside the site root the gate knows ({http.vars.root}).
+//
+// The policy follow, and a site whose {http.vars.fs} already names a file
+// system of the operator's (the fs directive), are served unconfined.
+func (h *Handler) serveConfined(w, rw http.ResponseWriter, r *http.Request, c *token.Claims, path string, next caddyhttp.Handler) error {
+	fc := h.files
+	if fc == nil || fc.policy == confine.Follow {
+		return next.ServeHTTP(rw, r)
+	}
+	if own := caddyhttp.GetVar(r.Context(), "fs"); own != nil && own != "" {
+		return next.ServeHTTP(rw, r)
+	}
+	root := siteRoot(r)
+	scope := "/" // a request passed without a token: the whole site root
+	if c != nil {
+		scope = confine.WidestScope(c.Paths, path)
+	}
+	fsys := confine.NewFS(root, scope, fc.policy)
+	key := "valet_confined_" + strconv.FormatUint(fsKeys.Add(1), 10)
+	fc.fsmap.Register(key, fsys)
+	caddyhttp.SetVar(r.Context(), "fs", key)
+	defer func() {
+		caddyhttp.SetVar(r.Context(), "fs", nil) // error routes get the default back
+		fc.fsmap.Unregister(key)
+		fsys.Close()
+	}()
+
+	err := next.ServeHTTP(rw, r)
+	switch {
+	case errors.Is(err, confine.ErrSymlink):
+		return h.deny(w, r, c, token.Symlink)
+	case errors.Is(err, confine.ErrOutside):
+		h.logger.Error("file server asked for a file outside the site root the gate confines to; is its root the site's root directive?",
+			zap.String("jti", jtiOf(c)), zap.String("root", root))
+		return h.deny(w, r, c, token.OutOfScope)
+	}
+	return err
+}
+
+func jtiOf(c *token.Claims) string {
+	if c == nil {
+		return ""
+	}
+	return c.ID
+}
+
+// siteRoot is the root file_server serves from by default: what
+// {http.vars.root} expands to, "." when unset (the root directive stores it
+// already expanded).
+func siteRoot(r *http.Request) string {
+	switch v := caddyhttp.GetVar(r.Context(), "root").(type) {
+	case nil:
+		return "."
+	case string:
+		if v == "" {
+			return "."
+		}
+		return v
+	default:
+		return fmt.Sprint(v)
+	}
+}
