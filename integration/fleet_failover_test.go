@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"strconv"
@@ -93,7 +94,8 @@ func failoverUnderLoad(t *testing.T, fleet []*revGateway, k *keys, fail, restore
 	usedOnce(t, fleet, k)
 }
 
-// usedOnce sends a single-use token to every gateway at once: one admits it.
+// usedOnce sends a single-use token to every gateway at once, from
+// several client addresses (a use is a client's session): one admits it.
 func usedOnce(t *testing.T, fleet []*revGateway, k *keys) {
 	t.Helper()
 	c := claims("/f/")
@@ -101,12 +103,12 @@ func usedOnce(t *testing.T, fleet []*revGateway, k *keys) {
 	tok := mint(t, c, k.hs)
 	var admitted atomic.Int32
 	var wg sync.WaitGroup
-	for range 3 {
-		for _, g := range fleet {
+	for i := range 3 {
+		for j, g := range fleet {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if st, _, err := g.try(revClient, tok); err == nil && st == http.StatusOK {
+				if st, _, err := g.try(clientFrom(fmt.Sprintf("127.0.2.%d", 1+i*len(fleet)+j)), tok); err == nil && st == http.StatusOK {
 					admitted.Add(1)
 				}
 			}()

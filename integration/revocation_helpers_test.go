@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"testing"
@@ -102,4 +103,11 @@ func (g *revGateway) revoke(t testing.TB, e revocation.Entry) {
 	if st := g.admin(t, http.MethodPost, "", e, nil); st != http.StatusOK {
 		t.Fatalf("revoke %s: status %d", e.Subject, st)
 	}
+}
+
+// clientFrom is an HTTP client whose connections come from a loopback
+// address of its own, so a gateway sees another client.
+func clientFrom(ip string) *http.Client {
+	from := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: from.DialContext}}
 }

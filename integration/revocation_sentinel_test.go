@@ -36,7 +36,7 @@ func TestRevocationThroughSentinel(t *testing.T) {
 	if st, _ := g.get(t, single); st != http.StatusOK {
 		t.Fatalf("single-use token, first use: %d", st)
 	}
-	if st, reason := g.get(t, single); st != http.StatusUnauthorized || reason != "uses_exhausted" {
-		t.Fatalf("single-use token, second use: %d %s", st, reason)
+	if st, reason, err := g.try(clientFrom("127.0.0.2"), single); err != nil || st != http.StatusUnauthorized || reason != "uses_exhausted" {
+		t.Fatalf("single-use token, second client: %d %s %v", st, reason, err)
 	}
 }
