@@ -143,18 +143,7 @@ func TestREADMEListsEveryReason(t *testing.T) {
 func TestREADMEWalkthrough(t *testing.T) {
 	testenv.Require(t, "curl")
 	testenv.Require(t, "wget")
-	work := t.TempDir()
-	copyTree(t, "examples", filepath.Join(work, "examples"))
-	for _, f := range []string{"README.md", "Caddyfile.example"} {
-		b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		mustWrite(t, filepath.Join(work, f), string(b))
-	}
-	if err := os.Symlink(testenv.CaddyBinary(t), filepath.Join(work, "caddy")); err != nil {
-		t.Fatal(err)
-	}
+	work := docWorkdir(t)
 
 	site := testenv.Addr(testenv.FreePort(t))
 	example, err := os.ReadFile(filepath.Join(work, "Caddyfile.example"))
