@@ -149,11 +149,12 @@ func splitPathToken(escaped, marker string) (raw, rest string, ok bool) {
 	if !strings.HasPrefix(escaped, prefix) {
 		return "", escaped, false
 	}
-	raw, rest, more := strings.Cut(escaped[len(prefix):], "/")
-	if !more {
-		return raw, "", true
+	after := escaped[len(prefix):]
+	end := strings.IndexByte(after, '/')
+	if end < 0 {
+		return after, "", true
 	}
-	return raw, "/" + rest, true
+	return after[:end], after[end:], true
 }
 
 // takeToken finds the token parameter in a raw query and returns its value

@@ -141,7 +141,10 @@ func signCommand() *cobra.Command {
 Signs a valet token with the key in FILE (an HS256 secret or an Ed25519
 private key PEM, told apart by their form) and prints it, or, with --url,
 prints the URL with the token added as query parameter vk (--param to
-rename it). Existing query parameters are kept.
+rename it). Existing query parameters are kept. With --url and
+--path-marker M, the token goes into the path instead, as the gate's
+path_marker M expects: https://host/M/<token>/photos/alice/video/index.m3u8,
+so relative links in what is served carry it too.
 
 A --path ending in / grants the subtree below it, any other path exactly
 that file. Paths are given decoded ("/photos/my cat.jpg").
@@ -169,6 +172,7 @@ that file. Paths are given decoded ("/photos/my cat.jpg").
 	f.String("disposition", "", "Content-Disposition of a download")
 	f.String("url", "", "Print this URL with the token added")
 	f.String("param", "vk", "Query parameter for --url")
+	f.String("path-marker", "", "With --url: put the token in the path after this segment (the gate's path_marker)")
 	return cmd
 }
 
@@ -231,9 +235,17 @@ func sign(cmd *cobra.Command) (int, error) {
 	out := raw
 	if u, _ := f.GetString("url"); u != "" {
 		param, _ := f.GetString("param")
-		if out, err = withToken(u, param, raw); err != nil {
+		marker, _ := f.GetString("path-marker")
+		if marker != "" {
+			out, err = withPathToken(u, marker, raw)
+		} else {
+			out, err = withToken(u, param, raw)
+		}
+		if err != nil {
 			return 1, err
 		}
+	} else if marker, _ := f.GetString("path-marker"); marker != "" {
+		return 1, errors.New("--path-marker needs --url")
 	}
 	fmt.Fprintln(cmd.OutOrStdout(), out)
 	return 0, nil
@@ -286,6 +298,27 @@ func withToken(raw, param, tok string) (string, error) {
 		u.RawQuery += "&"
 	}
 	u.RawQuery += url.QueryEscape(param) + "=" + tok
+	return u.String(), nil
+}
+
+// withPathToken puts the token into a URL's path after the marker
+// segment: /<marker>/<token>/<the URL's path>.
+func withPathToken(raw, marker, tok string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("--url: %w", err)
+	}
+	if marker == "" || strings.ContainsAny(marker, "/?#%") || marker == "." || marker == ".." {
+		return "", fmt.Errorf("--path-marker %q must be one plain path segment, like ~vk", marker)
+	}
+	path := u.EscapedPath()
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	u.RawPath = "/" + marker + "/" + tok + path
+	if u.Path, err = url.PathUnescape(u.RawPath); err != nil {
+		return "", fmt.Errorf("--url path: %w", err)
+	}
 	return u.String(), nil
 }
 

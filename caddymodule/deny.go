@@ -24,7 +24,8 @@ func (h *Handler) deny(w http.ResponseWriter, r *http.Request, c *token.Claims, 
 	h.logger.Info("valet denied request",
 		zap.String("reason", string(reason)),
 		zap.String("jti", jti),
-		zap.String("method", r.Method))
+		zap.String("method", r.Method),
+		zap.String("path", h.loggedPath(r)))
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("valet.reason", string(reason))
 		repl.Set("valet.jti", jti)
@@ -44,4 +45,21 @@ func (h *Handler) deny(w http.ResponseWriter, r *http.Request, c *token.Claims, 
 	w.WriteHeader(status)
 	_, err := w.Write([]byte(string(reason) + "\n"))
 	return err
+}
+
+// loggedPath is what a denial's log line shows of the path: the path as
+// judged, without a path token, or, when it could not be judged, the raw
+// path; either with anything token-like redacted, at most 256 bytes.
+func (h *Handler) loggedPath(r *http.Request) string {
+	p := r.URL.EscapedPath()
+	if h.PathMarker != "" {
+		if _, rest, ok := splitPathToken(p, h.PathMarker); ok {
+			p = rest
+		}
+	}
+	if judged, reason := token.CanonicalPath(p); reason == token.Allowed {
+		p = judged
+	}
+	p = LogFilter{}.redactURL(p)
+	return p[:min(len(p), 256)]
 }

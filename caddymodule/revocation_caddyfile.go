@@ -29,6 +29,7 @@ import (
 //	    tls
 //	    key_prefix  <prefix>
 //	    dial_timeout <duration>
+//	    wait_replicas <n>
 //	}
 func unmarshalRevocation(d *caddyfile.Dispenser) (*Revocation, error) {
 	backend := "bolt"
@@ -119,15 +120,9 @@ func (r *RedisRevocationStore) unmarshalOption(d *caddyfile.Dispenser, opt strin
 	case "key_prefix":
 		return oneArg(d, &r.KeyPrefix)
 	case "db":
-		var s string
-		if err := oneArg(d, &s); err != nil {
-			return err
-		}
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return d.Errf("db must be a database number: %q", s)
-		}
-		r.DB = n
+		return countArg(d, "db must be a database number", &r.DB)
+	case "wait_replicas":
+		return countArg(d, "wait_replicas must be a number of replicas", &r.WaitReplicas)
 	case "dial_timeout":
 		dur, err := durationArg(d)
 		r.DialTimeout = dur
@@ -142,6 +137,20 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 	if !d.AllArgs(dst) {
 		return d.ArgErr()
 	}
+	return nil
+}
+
+// countArg reads one non-negative integer.
+func countArg(d *caddyfile.Dispenser, what string, dst *int) error {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return d.Errf("%s: %q", what, s)
+	}
+	*dst = n
 	return nil
 }
 

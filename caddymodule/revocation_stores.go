@@ -91,6 +91,14 @@ type RedisRevocationStore struct {
 	// DialTimeout bounds connecting. Default: 500ms.
 	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
 
+	// WaitReplicas, when positive, makes every write (revocation, removal,
+	// use count) wait until that many replicas acknowledge it (Redis WAIT,
+	// within the revocation timeout), so that a failover cannot lose it.
+	// A write not acknowledged in time fails: the admin API answers an
+	// error and a counted token is refused with revocation_unavailable.
+	// Default 0: writes are replicated asynchronously.
+	WaitReplicas int `json:"wait_replicas,omitempty"`
+
 	logger *zap.Logger
 }
 
@@ -122,6 +130,22 @@ func (r *RedisRevocationStore) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+// Validate refuses settings go-redis would silently reinterpret: a
+// Sentinel name with cluster, and a database number on a Cluster (which
+// has only database 0).
+func (r *RedisRevocationStore) Validate() error {
+	cluster := r.Cluster || (r.MasterName == "" && len(r.Addresses) > 1)
+	switch {
+	case r.Cluster && r.MasterName != "":
+		return fmt.Errorf("redis revocation store: cluster and master_name (Sentinel) exclude each other")
+	case cluster && r.DB != 0:
+		return fmt.Errorf("redis revocation store: a Cluster has only db 0 (several addresses without master_name mean Cluster)")
+	case r.DB < 0 || r.WaitReplicas < 0:
+		return fmt.Errorf("redis revocation store: db and wait_replicas must not be negative")
+	}
+	return nil
+}
+
 // StoreKey implements RevocationStore; the settings are hashed so the
 // password never sits in a pool key.
 func (r *RedisRevocationStore) StoreKey() string {
@@ -147,7 +171,9 @@ func (r *RedisRevocationStore) OpenStore() (revocation.Store, error) {
 	if r.TLS {
 		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	return revocation.NewRedis(redis.NewUniversalClient(o), revocation.RedisOptions{Prefix: r.KeyPrefix}), nil
+	return revocation.NewRedis(redis.NewUniversalClient(o), revocation.RedisOptions{
+		Prefix: r.KeyPrefix, Observer: revocationObserver{}, WaitReplicas: r.WaitReplicas,
+	}), nil
 }
 
 type redisLogger struct{ l *zap.Logger }
@@ -162,4 +188,5 @@ var (
 	_ RevocationStore   = (*RedisRevocationStore)(nil)
 	_ caddy.Provisioner = (*BoltRevocationStore)(nil)
 	_ caddy.Provisioner = (*RedisRevocationStore)(nil)
+	_ caddy.Validator   = (*RedisRevocationStore)(nil)
 )

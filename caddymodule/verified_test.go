@@ -120,19 +120,33 @@ func BenchmarkVerifyHotHS256(b *testing.B)  { benchVerify(b, "HS256", true) }
 func BenchmarkVerifyColdEdDSA(b *testing.B) { benchVerify(b, "EdDSA", false) }
 func BenchmarkVerifyHotEdDSA(b *testing.B)  { benchVerify(b, "EdDSA", true) }
 
-// BenchmarkServeHTTPHot is the whole gate for a hot token: query, path,
-// cache, judgement and admission, with a next handler that does nothing.
+// BenchmarkServeHTTPHot is the whole gate for a hot token, in each
+// carrier: query, path, cache, judgement and admission, with a next
+// handler that does nothing. Each iteration builds its request, as a
+// server would.
 func BenchmarkServeHTTPHot(b *testing.B) {
 	h, hs, _ := testGate(b, 1000)
+	h.PathMarker, h.Bearer, h.Cookie = "~vk", true, &CookieCarrier{Name: "vk"}
 	tok := mintFor(b, hs, time.Hour)
 	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
-	target := "/photos/alice/a.txt?x=1&vk=" + tok
-	w := httptest.NewRecorder()
-	b.ReportAllocs()
-	for b.Loop() {
-		r := httptest.NewRequest("GET", target, nil)
-		if err := h.ServeHTTP(w, r, next); err != nil || w.Code != 200 {
-			b.Fatal(err, w.Code)
-		}
+	for _, c := range []struct{ name, target, header, value string }{
+		{"query", "/photos/alice/a.txt?x=1&vk=" + tok, "", ""},
+		{"path", "/~vk/" + tok + "/photos/alice/a.txt?x=1", "", ""},
+		{"bearer", "/photos/alice/a.txt?x=1", "Authorization", "Bearer " + tok},
+		{"cookie", "/photos/alice/a.txt?x=1", "Cookie", "vk=" + tok},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			w := httptest.NewRecorder()
+			b.ReportAllocs()
+			for b.Loop() {
+				r := httptest.NewRequest("GET", c.target, nil)
+				if c.header != "" {
+					r.Header.Set(c.header, c.value)
+				}
+				if err := h.ServeHTTP(w, r, next); err != nil || w.Code != 200 {
+					b.Fatal(err, w.Code)
+				}
+			}
+		})
 	}
 }

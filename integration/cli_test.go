@@ -184,6 +184,18 @@ func TestCLI(t *testing.T) {
 		if u, _ := url.Parse(out); u.Query().Get("sig") == "" || u.Query().Has("vk") {
 			t.Fatalf("url with --param: %q", out)
 		}
+		out = sign(t, "--key", hsFile, "--kid", "hs1", "--path", "/a/", "--url", "https://gw.example/a/my%20x.txt?b=2", "--path-marker", "~vk")
+		rest, ok := strings.CutPrefix(out, "https://gw.example/~vk/")
+		tok, after, _ := strings.Cut(rest, "/")
+		if !ok || after != "a/my%20x.txt?b=2" {
+			t.Fatalf("url with --path-marker: %q", out)
+		}
+		if _, r := verifier(t, hsFile, "hs1", "").Verify(tok, time.Now()); r != token.Allowed {
+			t.Fatalf("token in the path: %q", r)
+		}
+		if r := caddy("sign", "--key", hsFile, "--kid", "hs1", "--path", "/a/", "--path-marker", "~vk"); r.status == 0 {
+			t.Fatalf("--path-marker without --url: %+v", r)
+		}
 	})
 
 	t.Run("inspect", func(t *testing.T) {

@@ -77,7 +77,8 @@ func startLeakGateway(t *testing.T, next string) *leakGateway {
 	up := httptest.NewServer(g.upstream)
 	t.Cleanup(up.Close)
 	g.upstreamURL = up.URL
-	g.files, g.proxy, g.dead = testenv.Addr(testenv.FreePort(t)), testenv.Addr(testenv.FreePort(t)), testenv.Addr(testenv.FreePort(t))
+	filesPort := testenv.FreePort(t)
+	g.files, g.proxy, g.dead = testenv.Addr(filesPort), testenv.Addr(testenv.FreePort(t)), testenv.Addr(testenv.FreePort(t))
 	g.accessLog = filepath.Join(t.TempDir(), "access.log")
 	accessLog := strings.Replace(exampleBlock(t, "log"), "output stdout", "output file "+g.accessLog, 1)
 	gate := fmt.Sprintf(`valet {
@@ -91,7 +92,8 @@ func startLeakGateway(t *testing.T, next string) *leakGateway {
 	default_bind 127.0.0.1
 %[1]s
 }
-http://%[2]s {
+# Any host name, so that a request naming another host reaches the gate.
+http://:%[10]d {
 %[3]s
 	root * %[4]s
 	%[5]s
@@ -108,7 +110,7 @@ http://%[8]s {
 	reverse_proxy 127.0.0.1:%[9]d
 }
 `, exampleBlock(t, "log default"), g.files, accessLog, root, gate,
-		g.proxy, strings.TrimPrefix(up.URL, "http://"), g.dead, testenv.FreePort(t))
+		g.proxy, strings.TrimPrefix(up.URL, "http://"), g.dead, testenv.FreePort(t), filesPort)
 	g.Caddy = testenv.StartCaddy(t, caddyfile, "http://"+g.files+"/")
 	return g
 }
@@ -149,6 +151,7 @@ func TestLogsHoldNoToken(t *testing.T) {
 		{name: "another parameter", uri: spell(func(s string) string { return a + "?token=" + s }), status: 401, reason: token.MissingToken},
 		{name: "raw hash", uri: spell(func(s string) string { return a + "?#vk=" + s }), status: 401, reason: token.MissingToken},
 		{name: "in the path", uri: spell(func(s string) string { return "/" + s + a }), status: 401, reason: token.MissingToken},
+		{name: "absolute-form naming another host", uri: spell(func(s string) string { return "http://evil.example" + a + "?vk=" + s }), status: 400, reason: token.AmbiguousPath},
 		{name: "ambiguous path", uri: spell(func(s string) string { return "/photos/alice/%2e%2e/a.txt?vk=" + s }), status: 400, reason: token.AmbiguousPath},
 		{name: "bad signature", uri: spell(func(s string) string { return a + "?vk=" + s[:len(s)-3] + "AAA" }), status: 401, reason: token.BadSignature},
 		{name: "in the Referer", uri: func() string { return a }, headers: func() []string { return []string{"Referer", "https://app.example/p?vk=" + tok()} }, status: 401, reason: token.MissingToken},

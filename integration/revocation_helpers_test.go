@@ -52,13 +52,22 @@ var revClient = &http.Client{Timeout: 5 * time.Second}
 // get fetches /f/a.txt with a token; it returns the status and the reason.
 func (g *revGateway) get(t testing.TB, tok string) (int, string) {
 	t.Helper()
-	resp, err := revClient.Get("http://" + g.site + "/f/a.txt?vk=" + tok)
+	st, reason, err := g.try(revClient, tok)
 	if err != nil {
 		t.Fatalf("GET: %v", err)
 	}
+	return st, reason
+}
+
+// try is get for goroutines other than the test's: it returns the error.
+func (g *revGateway) try(client *http.Client, tok string) (int, string, error) {
+	resp, err := client.Get("http://" + g.site + "/f/a.txt?vk=" + tok)
+	if err != nil {
+		return 0, "", err
+	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode, resp.Header.Get("Valet-Reason")
+	return resp.StatusCode, resp.Header.Get("Valet-Reason"), nil
 }
 
 // admin calls the valet admin API and decodes the JSON answer into out.

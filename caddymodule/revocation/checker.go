@@ -3,10 +3,13 @@ package revocation
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/valetkey/caddy-valet/caddymodule/token"
 )
@@ -40,6 +43,9 @@ type Options struct {
 type Observer interface {
 	CacheLookup(hit bool)
 	StoreCall(op string, took time.Duration, err error)
+	// LookupShared says a request's store lookup was answered by a
+	// concurrent request's lookup for the same token.
+	LookupShared()
 }
 
 func (o *Options) defaults() {
@@ -76,6 +82,8 @@ type Checker struct {
 	opts    Options
 	cache   *ristretto.Cache[string, *answer]
 	unwatch func()
+
+	flights singleflight.Group // concurrent lookups of the same subjects
 
 	live  atomic.Bool
 	epoch atomic.Uint64 // bumped whenever cached answers may be outdated
@@ -201,12 +209,7 @@ func (c *Checker) fetch(ctx context.Context, now time.Time, subjects []Subject, 
 	for j, i := range missing {
 		ask[j] = subjects[i]
 	}
-	gen, epoch := c.gen.Load(), c.epoch.Load()
-	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
-	defer cancel()
-	start := time.Now()
-	entries, err := c.store.Lookup(ctx, ask)
-	c.opts.Observer.StoreCall("lookup", time.Since(start), err)
+	got, err := c.lookup(ctx, ask)
 	if err != nil {
 		for _, i := range missing {
 			a := answers[i]
@@ -217,13 +220,56 @@ func (c *Checker) fetch(ctx context.Context, now time.Time, subjects []Subject, 
 		return token.Allowed // every answer comes from the cache, stale but allowed
 	}
 	for j, i := range missing {
-		a := &answer{entry: entries[j], fetched: now, epoch: epoch}
-		answers[i] = a
-		if c.gen.Load() == gen {
-			c.cache.SetWithTTL(cacheKey(ask[j]), a, 1, c.keep(a, now))
-		}
+		answers[i] = got[j]
 	}
 	return token.Allowed
+}
+
+// lookup asks the store once for concurrent requests asking about the same
+// subjects (a burst of requests for one new token costs one round trip).
+// The flight is keyed by the invalidation generation too: a request that
+// starts after an invalidation never takes an answer read before it. The
+// flight runs under the store timeout, whatever happens to the request
+// that started it; each request stops waiting when its own context ends.
+func (c *Checker) lookup(ctx context.Context, ask []Subject) ([]*answer, error) {
+	gen := c.gen.Load()
+	var key strings.Builder
+	key.WriteString(strconv.FormatUint(gen, 10))
+	for _, s := range ask {
+		k := cacheKey(s)
+		key.WriteString("\x00" + strconv.Itoa(len(k)) + ":" + k)
+	}
+	flight := c.flights.DoChan(key.String(), func() (any, error) {
+		epoch := c.epoch.Load()
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.Timeout)
+		defer cancel()
+		start := time.Now()
+		entries, err := c.store.Lookup(fctx, ask)
+		c.opts.Observer.StoreCall("lookup", time.Since(start), err)
+		if err != nil {
+			return nil, err
+		}
+		got := make([]*answer, len(ask))
+		for j, e := range entries {
+			got[j] = &answer{entry: e, fetched: start, epoch: epoch}
+			if c.gen.Load() == gen {
+				c.cache.SetWithTTL(cacheKey(ask[j]), got[j], 1, c.keep(got[j], start))
+			}
+		}
+		return got, nil
+	})
+	select {
+	case r := <-flight:
+		if r.Shared {
+			c.opts.Observer.LookupShared()
+		}
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.([]*answer), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // keep is how long ristretto holds an answer: a revocation until it
@@ -304,6 +350,7 @@ type nopObserver struct{}
 
 func (nopObserver) CacheLookup(bool)                       {}
 func (nopObserver) StoreCall(string, time.Duration, error) {}
+func (nopObserver) LookupShared()                          {}
 
 // Wait blocks until the cache has applied pending writes (tests and
 // benchmarks: ristretto applies Sets asynchronously).

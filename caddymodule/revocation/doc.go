@@ -23,6 +23,14 @@
 //	valet:revocations     pub/sub channel; a message "<kind>:<id>" drops every
 //	                      gateway's cached answer for that subject, "*" all of them
 //
+// No key carries a hash tag and no operation touches two keys at once (a
+// lookup is a pipeline of one-key commands, the use count a one-key
+// script), so on a Redis Cluster nothing can fail with CROSSSLOT. On a
+// Cluster, gateways announce with SPUBLISH and listen with both SSUBSCRIBE
+// and SUBSCRIBE, so a hand-written PUBLISH still reaches them (see
+// redis_pubsub.go). RedisOptions.WaitReplicas makes writes wait for
+// replicas (WAIT), so a failover cannot lose them.
+//
 // A <unix-sec> value is a cutoff: tokens issued at or before that second, and
 // tokens without iat, are revoked; later ones are not. Any value that is not a
 // positive integer revokes every token of the subject (a malformed entry errs

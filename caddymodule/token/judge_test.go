@@ -79,7 +79,7 @@ func TestReasonStatus(t *testing.T) {
 		token.AlgMismatch: 401, token.Expired: 401, token.NotYetValid: 401, token.TTLTooLong: 401,
 		token.AudienceMismatch: 401, token.Revoked: 401, token.UsesExhausted: 401,
 		token.OutOfScope: 403, token.MethodNotAllowed: 403, token.IPNotAllowed: 403, token.HTTPSRequired: 403,
-		token.OriginNotAllowed: 403, token.RevocationUnavailable: 503,
+		token.OriginNotAllowed: 403, token.UsesUnsupported: 403, token.RevocationUnavailable: 503,
 	}
 	if len(token.Reasons)+1 != len(want) {
 		t.Fatalf("token.Reasons has %d reasons, the test knows %d", len(token.Reasons), len(want)-1)

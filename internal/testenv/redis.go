@@ -1,10 +1,13 @@
 package testenv
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +20,8 @@ type Redis struct {
 	t      testing.TB
 	bin    string
 	port   int
+	args   []string // beyond port, bind and no persistence
+	dir    string   // working directory (a cluster node keeps nodes.conf here)
 	cmd    *exec.Cmd
 	exited chan error
 	// hold keeps the port while the server is stopped, so no other test's
@@ -28,9 +33,28 @@ type Redis struct {
 // StartRedis starts a redis-server (skipping the test if there is none).
 func StartRedis(t testing.TB) *Redis {
 	t.Helper()
-	r := &Redis{t: t, bin: Require(t, "redis-server"), port: FreePort(t)}
-	r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
+	r := newRedis(t)
 	r.Start()
+	return r
+}
+
+// StartReplica starts a redis-server replicating master and waits until
+// the replication link is up.
+func StartReplica(t testing.TB, master *Redis) *Redis {
+	t.Helper()
+	r := newRedis(t)
+	host, port, _ := net.SplitHostPort(master.Addr)
+	r.args = []string{"--replicaof", host, port}
+	r.Start()
+	r.WaitReplicating(10 * time.Second)
+	return r
+}
+
+// newRedis prepares a server on a free port, stopped when the test ends.
+func newRedis(t testing.TB) *Redis {
+	t.Helper()
+	r := &Redis{t: t, bin: Require(t, "redis-server"), port: FreePort(t), dir: t.TempDir()}
+	r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
 	t.Cleanup(func() {
 		r.Stop()
 		r.release()
@@ -45,8 +69,10 @@ func (r *Redis) Start() {
 		return
 	}
 	r.release()
-	cmd := exec.Command(r.bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no")
+	args := append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--enable-debug-command", "local"}, r.args...)
+	cmd := exec.Command(r.bin, args...)
+	cmd.Dir = r.dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		r.t.Fatalf("starting redis-server: %v", err)
@@ -74,8 +100,34 @@ func (r *Redis) Start() {
 
 func (r *Redis) ping() bool { return RedisCommand(r.Addr, "PING") == "+PONG\r\n" }
 
-// RedisCommand sends one inline command and returns the raw reply ("" when
-// nothing answers).
+// Running reports whether the server process is up (Stop not called).
+func (r *Redis) Running() bool { return r.cmd != nil }
+
+// Info returns one field of INFO (for example "role" or "master_link_status").
+func (r *Redis) Info(field string) string {
+	for _, line := range strings.Split(RedisCommand(r.Addr, "INFO"), "\r\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// WaitReplicating waits until this replica's link to its master is up.
+func (r *Redis) WaitReplicating(limit time.Duration) {
+	r.t.Helper()
+	deadline := time.Now().Add(limit)
+	for r.Info("master_link_status") != "up" {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("replica %s did not sync with its master within %v", r.Addr, limit)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// RedisCommand sends inline commands (several separated by "\r\n", on one
+// connection) and returns the raw replies, read whole ("" when nothing
+// answers).
 func RedisCommand(addr, line string) string {
 	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 	if err != nil {
@@ -83,10 +135,42 @@ func RedisCommand(addr, line string) string {
 	}
 	defer c.Close()
 	fmt.Fprint(c, line+"\r\n")
-	buf := make([]byte, 512)
-	c.SetReadDeadline(time.Now().Add(time.Second))
-	n, _ := c.Read(buf)
-	return string(buf[:n])
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	var out strings.Builder
+	br := bufio.NewReader(c)
+	for range strings.Count(line, "\r\n") + 1 {
+		if readReply(br, &out) != nil {
+			break
+		}
+	}
+	return out.String()
+}
+
+// readReply copies one RESP reply, nested ones included, into out.
+func readReply(br *bufio.Reader, out *strings.Builder) error {
+	line, err := br.ReadString('\n')
+	out.WriteString(line)
+	if err != nil || len(line) < 3 {
+		return err
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(line[1:]))
+	switch line[0] {
+	case '$':
+		if n < 0 {
+			return nil
+		}
+		buf := make([]byte, n+2)
+		_, err := io.ReadFull(br, buf)
+		out.Write(buf)
+		return err
+	case '*':
+		for range n {
+			if err := readReply(br, out); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Stop kills the server and holds its port; Start brings it back empty.

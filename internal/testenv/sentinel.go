@@ -16,12 +16,21 @@ import (
 // Sentinel's address once it reports the master.
 func StartSentinel(t testing.TB, master *Redis, name string) string {
 	t.Helper()
+	return StartSentinelAfter(t, master, name, 5*time.Second)
+}
+
+// StartSentinelAfter is StartSentinel with the time a master must be
+// unreachable before the Sentinel fails it over to a replica
+// (down-after-milliseconds).
+func StartSentinelAfter(t testing.TB, master *Redis, name string, downAfter time.Duration) string {
+	t.Helper()
 	bin := Require(t, "redis-server")
 	port := FreePort(t)
 	conf := filepath.Join(t.TempDir(), "sentinel.conf") // Sentinel rewrites it
 	host, masterPort, _ := strings.Cut(master.Addr, ":")
-	cfg := fmt.Sprintf("port %d\nbind 127.0.0.1\nsentinel monitor %s %s %s 1\nsentinel down-after-milliseconds %s 5000\n",
-		port, name, host, masterPort, name)
+	cfg := fmt.Sprintf("port %d\nbind 127.0.0.1\nsentinel monitor %s %s %s 1\n"+
+		"sentinel down-after-milliseconds %s %d\nsentinel failover-timeout %s 10000\n",
+		port, name, host, masterPort, name, downAfter.Milliseconds(), name)
 	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -41,4 +50,15 @@ func StartSentinel(t testing.TB, master *Redis, name string) string {
 	}
 	t.Fatalf("sentinel on %s did not report master %s within 15s", addr, name)
 	return ""
+}
+
+// SentinelMaster asks a Sentinel for the port of the master it names now.
+func SentinelMaster(sentinel, name string) string {
+	reply := RedisCommand(sentinel, "SENTINEL get-master-addr-by-name "+name)
+	// *2 $9 127.0.0.1 $N <port>
+	fields := strings.Split(strings.TrimSpace(reply), "\r\n")
+	if len(fields) < 5 {
+		return ""
+	}
+	return fields[4]
 }
