@@ -23,7 +23,7 @@ import (
 //	curl -i ...   # 403 out_of_scope   the last HTTP status and the Valet-Reason
 //	curl -i ...   # 200, any prose     the last HTTP status; below 400, no
 //	curl -i ...   # 204                Valet-Reason may be sent
-//	cmd ...       # prints TEXT        the output (stdout and stderr) contains TEXT
+//	cmd ...       # prints TEXT        stdout or stderr contains TEXT
 //
 // A word right after the status must be a reason the code knows. Any other
 // comment is prose.
@@ -157,7 +157,8 @@ func runDocSteps(t *testing.T, dir string, env []string, steps []docStep, replac
 			continue
 		}
 		checks++
-		fmt.Fprintf(&script, "{ %s\n} >%q 2>&1\n", cmd, filepath.Join(out, strconv.Itoa(i)))
+		name := filepath.Join(out, strconv.Itoa(i))
+		fmt.Fprintf(&script, "{ %s\n} >%q 2>%q\n", cmd, name, name+".err")
 	}
 	fmt.Fprintf(&script, "echo ok >%q\n", filepath.Join(out, "done"))
 	if checks < 3 {
@@ -184,9 +185,10 @@ func runDocSteps(t *testing.T, dir string, env []string, steps []docStep, replac
 		if s.expect == "" {
 			continue
 		}
-		got, _ := os.ReadFile(filepath.Join(out, strconv.Itoa(i)))
-		if msg := checkExpect(s.expect, string(got), reasons); msg != "" {
-			t.Errorf("line %d: %s\n  # %s\n%s\ngot:\n%s", s.line, s.cmd, s.expect, msg, brief(string(got)))
+		stdout, _ := os.ReadFile(filepath.Join(out, strconv.Itoa(i)))
+		stderr, _ := os.ReadFile(filepath.Join(out, strconv.Itoa(i)+".err"))
+		if msg := checkExpect(s.expect, string(stdout), string(stderr), reasons); msg != "" {
+			t.Errorf("line %d: %s\n  # %s\n%s\nstdout:\n%s\nstderr:\n%s", s.line, s.cmd, s.expect, msg, brief(string(stdout)), brief(string(stderr)))
 		}
 	}
 	if t.Failed() || testing.Verbose() {
@@ -194,10 +196,11 @@ func runDocSteps(t *testing.T, dir string, env []string, steps []docStep, replac
 	}
 }
 
-// checkExpect compares one command's output with its expected answer.
-func checkExpect(expect, got string, reasons map[string]bool) string {
+// checkExpect compares one command's output with its expected answer: a
+// status with the answer curl -i printed on stdout, "prints" with either.
+func checkExpect(expect, got, stderr string, reasons map[string]bool) string {
 	if text, ok := strings.CutPrefix(expect, "prints "); ok {
-		if !strings.Contains(got, text) {
+		if !strings.Contains(got, text) && !strings.Contains(stderr, text) {
 			return "the output lacks " + strconv.Quote(text)
 		}
 		return ""
