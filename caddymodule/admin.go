@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/valetkey/caddy-valet/caddymodule/revocation"
+	"github.com/valetkey/caddy-valet/caddymodule/token"
 )
 
 func init() {
@@ -72,6 +73,9 @@ func (a *AdminAPI) revocations(w http.ResponseWriter, r *http.Request) error {
 		if _, err := dec.Token(); err != io.EOF { // one object, nothing after it
 			return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("decoding revocation: data after the JSON object")}
 		}
+		if err := checkRevokable(e.Subject); err != nil {
+			return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: err}
+		}
 		if (e.Kind == revocation.Key || e.Kind == revocation.Audience) && e.Before.IsZero() {
 			e.Before = time.Now()
 		}
@@ -96,6 +100,19 @@ func (a *AdminAPI) revocations(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: errors.New("use GET, POST or DELETE")}
 	}
+}
+
+// checkRevokable refuses to revoke a jti or a group no token could carry:
+// such an entry would sit in the store and revoke nothing. Removing one is
+// still allowed.
+func checkRevokable(s revocation.Subject) error {
+	switch s.Kind {
+	case revocation.JTI:
+		return token.CheckID(s.ID)
+	case revocation.Group:
+		return token.CheckGroup(s.ID)
+	}
+	return nil
 }
 
 func storeError(err error) error {

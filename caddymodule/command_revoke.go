@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -23,24 +24,31 @@ import (
 func RevokeCommand() *cobra.Command {
 	var (
 		address, configFile, adapter, name string
-		jti, group, kid, aud               string
 		before, expires                    string
 		list, remove                       bool
+		cmd                                *cobra.Command
 	)
-	cmd := &cobra.Command{
-		Use:   "revoke (--jti ID | --group G | --kid K | --aud A) [--before T] [--expires T] | --list | --remove ...",
+	cmd = &cobra.Command{
+		Use:   "revoke (--jti ID | --token T | --group G | --kid K | --aud A) [--before T] [--expires T] | --list | --remove ...",
 		Short: "Revokes valet tokens through a running Caddy's admin API",
 		Long: `
 Revokes valet tokens in the revocation list of a running Caddy, through its
 admin API (the address is found like "caddy reload" finds it).
 
   caddy valet revoke --jti ID               one token
+  caddy valet revoke --token T              one token: the jti read from T
   caddy valet revoke --group G              every token with grp G
   caddy valet revoke --kid K [--before T]   every token key K verified, issued
                                             at or before T (default: now)
   caddy valet revoke --aud A [--before T]   likewise for an audience
   caddy valet revoke --list                 the active revocations, as JSON
-  caddy valet revoke --remove --jti ID      delete one entry
+  caddy valet revoke --remove --jti ID      delete one entry (or --token T, ...)
+
+--token decodes the token's payload to take its jti and does NOT verify the
+token: any text shaped like a token names a jti. A jti must be 16 to 128
+printable characters and a group printable (docs/token.md), and no value
+may be spelled like one of these flags ("--jti --remove" is a mistake, not
+a jti): anything else is refused before the gateway is asked.
 
 --expires sets when the entry disappears (default: now, or the cutoff, plus
 the gateway's max_ttl). Times are RFC 3339. --name picks the revocation list.
@@ -58,15 +66,9 @@ the gateway's max_ttl). Times are RFC 3339. --name picks the revocation list.
 			if list {
 				return adminCall(admin, http.MethodGet, q, nil)
 			}
-			var sub revocation.Subject
-			n := 0
-			for kind, id := range map[revocation.Kind]string{revocation.JTI: jti, revocation.Group: group, revocation.Key: kid, revocation.Audience: aud} {
-				if id != "" {
-					sub, n = revocation.Subject{Kind: kind, ID: id}, n+1
-				}
-			}
-			if n != 1 {
-				return caddy1, fmt.Errorf("give exactly one of --jti, --group, --kid, --aud (or --list)")
+			sub, err := revokeSubject(cmd)
+			if err != nil {
+				return caddy1, err
 			}
 			if remove {
 				q.Set("kind", string(sub.Kind))
@@ -91,15 +93,92 @@ the gateway's max_ttl). Times are RFC 3339. --name picks the revocation list.
 	f.StringVarP(&configFile, "config", "c", "", "Configuration file naming the admin address")
 	f.StringVarP(&adapter, "adapter", "a", "", "Name of config adapter to apply")
 	f.StringVar(&name, "name", "", "Revocation list name (default: default)")
-	f.StringVar(&jti, "jti", "", "Revoke one token by its jti")
-	f.StringVar(&group, "group", "", "Revoke the tokens of a group (grp)")
-	f.StringVar(&kid, "kid", "", "Revoke the tokens a key verified, issued before --before")
-	f.StringVar(&aud, "aud", "", "Revoke the tokens of an audience, issued before --before")
+	f.String("jti", "", "Revoke one token by its jti")
+	f.String("token", "", "Revoke one token by the jti in its payload (decoded, not verified)")
+	f.String("group", "", "Revoke the tokens of a group (grp)")
+	f.String("kid", "", "Revoke the tokens a key verified, issued before --before")
+	f.String("aud", "", "Revoke the tokens of an audience, issued before --before")
 	f.StringVar(&before, "before", "", "Cutoff (RFC 3339) for --group, --kid, --aud")
 	f.StringVar(&expires, "expires", "", "When the entry disappears (RFC 3339)")
 	f.BoolVar(&list, "list", false, "List the active revocations")
 	f.BoolVar(&remove, "remove", false, "Remove the entry instead of adding it")
 	return cmd
+}
+
+// subjectFlags are the flags naming what to revoke, and the kind each names.
+var subjectFlags = []struct {
+	flag string
+	kind revocation.Kind
+}{{"jti", revocation.JTI}, {"token", revocation.JTI}, {"group", revocation.Group}, {"kid", revocation.Key}, {"aud", revocation.Audience}}
+
+// revokeSubject reads the one subject flag given, refusing ids no token
+// could carry and values that are one of the command's own flags.
+func revokeSubject(cmd *cobra.Command) (revocation.Subject, error) {
+	var sub revocation.Subject
+	given := ""
+	for _, sf := range subjectFlags {
+		if !cmd.Flags().Changed(sf.flag) {
+			continue
+		}
+		if given != "" {
+			return sub, fmt.Errorf("give exactly one of --jti, --token, --group, --kid, --aud (or --list); got --%s and --%s", given, sf.flag)
+		}
+		given = sf.flag
+		sub.Kind = sf.kind
+		sub.ID, _ = cmd.Flags().GetString(sf.flag)
+	}
+	if given == "" {
+		return sub, fmt.Errorf("give exactly one of --jti, --token, --group, --kid, --aud (or --list)")
+	}
+	if looksLikeFlag(cmd, sub.ID) {
+		return sub, fmt.Errorf("--%s got %q, which is one of this command's flags: give --%s a value", given, sub.ID, given)
+	}
+	if given == "token" {
+		jti, err := jtiOf(sub.ID)
+		if err != nil {
+			return sub, fmt.Errorf("--token: %w", err)
+		}
+		sub.ID = jti
+		fmt.Fprintf(cmd.ErrOrStderr(), "jti %s (read from the token, which was not verified)\n", jti)
+	}
+	if err := checkRevokable(sub); err != nil {
+		return sub, fmt.Errorf("--%s %q: %w (docs/token.md): no token could carry it", given, sub.ID, err)
+	}
+	if err := sub.Validate(); err != nil {
+		return sub, fmt.Errorf("--%s: %w", given, err)
+	}
+	return sub, nil
+}
+
+// looksLikeFlag reports whether a value is spelled like one of cmd's
+// flags: "--remove", "--list=true", "-c".
+func looksLikeFlag(cmd *cobra.Command, v string) bool {
+	name, _, _ := strings.Cut(v, "=")
+	switch {
+	case strings.HasPrefix(name, "--"):
+		return cmd.Flags().Lookup(name[2:]) != nil
+	case strings.HasPrefix(name, "-") && len(name) == 2:
+		return cmd.Flags().ShorthandLookup(name[1:]) != nil
+	}
+	return false
+}
+
+// jtiOf reads the jti claim from a token's payload, without verifying it.
+func jtiOf(raw string) (string, error) {
+	_, payload, err := splitJWS(raw)
+	if err != nil {
+		return "", err
+	}
+	var claims struct {
+		ID *string `json:"jti"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return "", fmt.Errorf("payload: %w", err)
+	}
+	if claims.ID == nil {
+		return "", fmt.Errorf("the payload has no jti (a string)")
+	}
+	return *claims.ID, nil
 }
 
 const caddy1 = caddy.ExitCodeFailedStartup

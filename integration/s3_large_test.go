@@ -89,7 +89,7 @@ func put(t testing.TB, u string, body io.Reader, size int64) *http.Response {
 
 func TestS3LargeObjectStreams(t *testing.T) {
 	if testing.Short() {
-		t.Skip("moves 400 MiB")
+		t.Skip("skipped under -short: moves 400 MiB through versitygw")
 	}
 	const size = 200 << 20
 	d := startS3Direct(t)

@@ -47,7 +47,7 @@ func (p *pattern) Read(buf []byte) (int, error) {
 // than a few MiB. Size: VALET_UPLOAD_BENCH_MIB (default 1024); -short skips.
 func TestUploadLargeFileThroughputAndMemory(t *testing.T) {
 	if testing.Short() {
-		t.Skip("writes 1 GiB twice")
+		t.Skip("skipped under -short: writes 1 GiB twice")
 	}
 	size := int64(1024) << 20
 	if v, err := strconv.ParseInt(os.Getenv("VALET_UPLOAD_BENCH_MIB"), 10, 64); err == nil && v > 0 {

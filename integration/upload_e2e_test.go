@@ -248,11 +248,12 @@ func TestUploadE2E(t *testing.T) {
 // TestUploadDiskFull fills a 1 MiB tmpfs: the upload fails with 507 and
 // leaves nothing, not even the directories it made.
 func TestUploadDiskFull(t *testing.T) {
+	mount, umount := testenv.Require(t, "mount"), testenv.Require(t, "umount")
 	root := t.TempDir()
-	if out, err := runCmd("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", root); err != nil {
-		testenv.Missing(t, "cannot mount a tmpfs (needs root): "+out)
+	if out, err := runCmd(mount, "-t", "tmpfs", "-o", "size=1m", "tmpfs", root); err != nil {
+		testenv.Missing(t, fmt.Sprintf("mounting a 1 MiB tmpfs needs root (CAP_SYS_ADMIN) and the mount tool: mount -t tmpfs: %v: %s", err, out))
 	}
-	t.Cleanup(func() { runCmd("umount", root) })
+	t.Cleanup(func() { runCmd(umount, root) })
 	mustWrite(t, filepath.Join(root, "up/keep.txt"), "kept")
 	g := startStoreGateway(t, root, "", "")
 	before := testenv.Tree(t, root)

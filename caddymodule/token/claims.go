@@ -70,8 +70,8 @@ func (c *Claims) check() error {
 	if c.ExpiresAt == nil {
 		return fmt.Errorf("exp is required")
 	}
-	if len(c.ID) < MinIDLength || len(c.ID) > 128 || !printable(c.ID) {
-		return fmt.Errorf("jti must be %d to 128 printable characters", MinIDLength)
+	if err := CheckID(c.ID); err != nil {
+		return err
 	}
 	if len(c.Paths) == 0 {
 		return fmt.Errorf("at least one path scope is required")
@@ -100,8 +100,8 @@ func (c *Claims) check() error {
 	if c.MaxBytes < 0 || c.Uses < 0 {
 		return fmt.Errorf("maxb and uses must not be negative")
 	}
-	if !printable(c.Group) {
-		return fmt.Errorf("grp must be printable")
+	if err := CheckGroup(c.Group); err != nil {
+		return err
 	}
 	if o := c.Response; o != nil && !(printable(o.ContentDisposition) && printable(o.ContentType) && printable(o.CacheControl)) {
 		return fmt.Errorf("rsp header values must be printable")
