@@ -134,7 +134,7 @@ func revokeSubject(cmd *cobra.Command) (revocation.Subject, error) {
 		return sub, fmt.Errorf("--%s got %q, which is one of this command's flags: give --%s a value", given, sub.ID, given)
 	}
 	if given == "token" {
-		jti, err := jtiOf(sub.ID)
+		jti, err := unverifiedJTI(sub.ID)
 		if err != nil {
 			return sub, fmt.Errorf("--token: %w", err)
 		}
@@ -163,8 +163,8 @@ func looksLikeFlag(cmd *cobra.Command, v string) bool {
 	return false
 }
 
-// jtiOf reads the jti claim from a token's payload, without verifying it.
-func jtiOf(raw string) (string, error) {
+// unverifiedJTI reads the jti claim from a token's payload, without verifying it.
+func unverifiedJTI(raw string) (string, error) {
 	_, payload, err := splitJWS(raw)
 	if err != nil {
 		return "", err
