@@ -80,7 +80,7 @@ func startLeakGateway(t *testing.T, next string) *leakGateway {
 	filesPort := testenv.FreePort(t)
 	g.files, g.proxy, g.dead = testenv.Addr(filesPort), testenv.Addr(testenv.FreePort(t)), testenv.Addr(testenv.FreePort(t))
 	g.accessLog = filepath.Join(t.TempDir(), "access.log")
-	accessLog := strings.Replace(exampleBlock(t, "log"), "output stdout", "output file "+g.accessLog, 1)
+	accessLog := exampleLogBlock(t, g.accessLog)
 	gate := fmt.Sprintf(`valet {
 		key hs1 hs256 {file.%s}
 		bearer
