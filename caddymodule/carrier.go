@@ -43,11 +43,13 @@ type carried struct {
 // judged first.
 func (h *Handler) findToken(r *http.Request) (carried, token.Reason) {
 	c := carried{escaped: r.URL.EscapedPath()}
-	var found []carried
+	var found [3]carried // path, query, bearer: on the stack
+	n := 0
 	if h.PathMarker != "" {
 		if raw, rest, ok := splitPathToken(c.escaped, h.PathMarker); ok {
 			c.escaped = rest
-			found = append(found, carried{raw: raw, from: inPath})
+			found[n] = carried{raw: raw, from: inPath}
+			n++
 		}
 	}
 	raw, rest, reason := takeToken(r.URL.RawQuery, h.Param)
@@ -56,7 +58,8 @@ func (h *Handler) findToken(r *http.Request) (carried, token.Reason) {
 	}
 	c.query = rest
 	if raw != "" {
-		found = append(found, carried{raw: raw, from: inQuery})
+		found[n] = carried{raw: raw, from: inQuery}
+		n++
 	}
 	if h.Bearer {
 		raw, reason := bearerToken(r.Header)
@@ -64,13 +67,14 @@ func (h *Handler) findToken(r *http.Request) (carried, token.Reason) {
 			return c, reason
 		}
 		if raw != "" {
-			found = append(found, carried{raw: raw, from: inBearer})
+			found[n] = carried{raw: raw, from: inBearer}
+			n++
 		}
 	}
-	if len(found) > 1 {
+	if n > 1 {
 		return c, token.DuplicateToken
 	}
-	if len(found) == 1 {
+	if n == 1 {
 		c.raw, c.from = found[0].raw, found[0].from
 	}
 	if h.Cookie != nil {

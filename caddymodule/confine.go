@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
@@ -17,15 +18,32 @@ import (
 
 // fileConfiner hands the handler after the gate (file_server) a file system
 // confined to the admitted token's scope, under the site's symlink policy
-// (docs/files.md). Per request it registers a confine.FS in Caddy's file
-// system map under a key of its own, points {http.vars.fs} at it, and takes
-// both away when the next handler returns.
+// (docs/files.md). Per request it points {http.vars.fs} at a confine.FS of
+// the token's scope, registered in Caddy's file system map under a key of
+// its own, and takes it away when the next handler returns. The FSes stay
+// registered and are reused by later requests (Reset), so a request
+// registers nothing and allocates no key.
 type fileConfiner struct {
 	policy confine.Policy
 	fsmap  caddy.FileSystems
+
+	mu     sync.Mutex
+	idle   []*confinedFS // registered, not serving a request
+	closed bool
 }
 
-// fsKeys numbers the per-request file system keys, unique in the process.
+// confinedFS is one registered confine.FS and its key in the map.
+type confinedFS struct {
+	key string
+	fs  *confine.FS
+	v   any // key, boxed once for {http.vars.fs}
+}
+
+// maxIdleConfined bounds the FSes kept registered between requests: about
+// the requests one gate serves at once; beyond it they are unregistered.
+const maxIdleConfined = 256
+
+// fsKeys numbers the file system keys, unique in the process.
 var fsKeys atomic.Uint64
 
 // newFileConfiner reads the symlinks setting ("" is scope).
@@ -35,6 +53,51 @@ func newFileConfiner(ctx caddy.Context, symlinks string) (*fileConfiner, error) 
 		return nil, err
 	}
 	return &fileConfiner{policy: p, fsmap: ctx.FileSystems()}, nil
+}
+
+// acquire is a registered FS of scope below root, for one request.
+func (fc *fileConfiner) acquire(root, scope string) *confinedFS {
+	fc.mu.Lock()
+	if n := len(fc.idle); n > 0 {
+		c := fc.idle[n-1]
+		fc.idle = fc.idle[:n-1]
+		fc.mu.Unlock()
+		c.fs.Reset(root, scope, fc.policy)
+		return c
+	}
+	fc.mu.Unlock()
+	key := "valet_confined_" + strconv.FormatUint(fsKeys.Add(1), 10)
+	c := &confinedFS{key: key, fs: confine.NewFS(root, scope, fc.policy), v: key}
+	fc.fsmap.Register(c.key, c.fs)
+	return c
+}
+
+// release closes a request's FS and keeps it registered for the next one.
+func (fc *fileConfiner) release(c *confinedFS) {
+	c.fs.Close()
+	fc.mu.Lock()
+	if !fc.closed && len(fc.idle) < maxIdleConfined {
+		fc.idle = append(fc.idle, c)
+		fc.mu.Unlock()
+		return
+	}
+	fc.mu.Unlock()
+	fc.fsmap.Unregister(c.key)
+}
+
+// cleanup unregisters the idle FSes; those still serving a request are
+// unregistered when it ends.
+func (fc *fileConfiner) cleanup() {
+	if fc == nil {
+		return
+	}
+	fc.mu.Lock()
+	idle := fc.idle
+	fc.idle, fc.closed = nil, true
+	fc.mu.Unlock()
+	for _, c := range idle {
+		fc.fsmap.Unregister(c.key)
+	}
 }
 
 // serveConfined passes the admitted request r on to next (through rw, the
@@ -59,14 +122,11 @@ func (h *Handler) serveConfined(w, rw http.ResponseWriter, r *http.Request, c *t
 	if c != nil {
 		scope = confine.WidestScope(c.Paths, path)
 	}
-	fsys := confine.NewFS(root, scope, fc.policy)
-	key := "valet_confined_" + strconv.FormatUint(fsKeys.Add(1), 10)
-	fc.fsmap.Register(key, fsys)
-	caddyhttp.SetVar(r.Context(), "fs", key)
+	fsys := fc.acquire(root, scope)
+	caddyhttp.SetVar(r.Context(), "fs", fsys.v)
 	defer func() {
 		caddyhttp.SetVar(r.Context(), "fs", nil) // error routes get the default back
-		fc.fsmap.Unregister(key)
-		fsys.Close()
+		fc.release(fsys)
 	}()
 
 	err := next.ServeHTTP(rw, r)

@@ -203,6 +203,7 @@ func (h *Handler) Cleanup() error {
 		h.verified.close()
 	}
 	h.Revocation.cleanup()
+	h.files.cleanup()
 	return nil
 }
 
@@ -222,14 +223,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		reason = h.corsAllowed(w, r, claims)
 	}
 	if reason == token.Allowed { // last, since a counted token spends a use here
-		reason = h.Revocation.Check(r.Context(), claims, clientAddr(r).String(), true)
+		client := "" // only a counted token's session is keyed by address
+		if claims.Uses > 0 {
+			client = clientAddr(r).String()
+		}
+		reason = h.Revocation.Check(r.Context(), claims, client, true)
 	}
 	if reason != token.Allowed {
 		return h.deny(w, r, claims, reason)
 	}
 	countDecision(token.Allowed)
 	out := h.promiseHeaders(w, r, claims.Response, tok)
-	return h.serveConfined(w, out, h.admit(out, r, claims, path, tok), claims, path, next)
+	h.admit(out, r, claims, path, tok)
+	err := h.serveConfined(w, out, r, claims, path, next)
+	if err != nil { // the server or an error route answers, through w's headers
+		w.Header().Set("Referrer-Policy", referrerPolicy)
+	}
+	return err
 }
 
 // judge walks a request through the gate's checks in the spec's order: the

@@ -22,7 +22,7 @@ const referrerPolicy = "no-referrer"
 // this site (file_server's "/dir/") gets the token carried along (see
 // Handler.carryTo).
 type promisedWriter struct {
-	*caddyhttp.ResponseWriterWrapper
+	caddyhttp.ResponseWriterWrapper // by value: one allocation per request
 	o     *token.ResponseOverrides // nil unless a GET or HEAD with overrides
 	h     *Handler
 	tok   carried
@@ -33,7 +33,7 @@ func (h *Handler) promiseHeaders(w http.ResponseWriter, r *http.Request, o *toke
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		o = nil
 	}
-	return &promisedWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, o: o, h: h, tok: tok}
+	return &promisedWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, o: o, h: h, tok: tok}
 }
 
 func (pw *promisedWriter) WriteHeader(status int) {
@@ -42,7 +42,9 @@ func (pw *promisedWriter) WriteHeader(status int) {
 	}
 	pw.wrote = status >= 200 // 1xx informational headers may come first
 	h := pw.Header()
-	h.Set("Referrer-Policy", referrerPolicy)
+	if v := h["Referrer-Policy"]; len(v) != 1 || v[0] != referrerPolicy { // admit set it; an upstream may have replaced it
+		h.Set("Referrer-Policy", referrerPolicy)
+	}
 	if status >= 300 && status < 400 {
 		if loc := h.Get("Location"); loc != "" {
 			h.Set("Location", pw.h.carryTo(loc, pw.tok))

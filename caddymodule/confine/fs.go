@@ -2,6 +2,7 @@ package confine
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -25,6 +26,13 @@ import (
 // the policy would not follow, so a listing neither shows nor leads to them.
 //
 // The scope directory is opened on first use; Close releases it.
+//
+// Caddy registers a file system behind a wrapper that hides Stat, so
+// file_server opens every file twice: fs.Stat opens, describes and closes
+// it, then the file is opened again to be served. An FS therefore parks a
+// regular file its caller closes and hands it to the next Open of the same
+// name: one open instead of two, and the file served is the one described,
+// even when another was renamed over it in between.
 type FS struct {
 	site   string // filepath.Clean(siteRoot)
 	scope  string
@@ -33,6 +41,11 @@ type FS struct {
 	once sync.Once
 	dir  *Dir
 	err  error
+
+	mu     sync.Mutex
+	parked *file  // closed by its caller, open until the next Open or Close
+	closed bool   // since Close, until Reset
+	gen    uint64 // counts Resets: a file parks only in the FS that opened it
 }
 
 // NewFS returns the FS of one scope below siteRoot under p. Nothing is opened
@@ -41,8 +54,30 @@ func NewFS(siteRoot, scope string, p Policy) *FS {
 	return &FS{site: filepath.Clean(siteRoot), scope: scope, policy: p}
 }
 
-// Close releases the scope directory, if the FS opened it.
+// Reset makes a closed FS the FS of another scope, as NewFS would, so a
+// caller can keep one registered in Caddy's file system map and reuse it.
+// Files the FS opened before stay usable and are closed for real when
+// their caller closes them.
+func (f *FS) Reset(siteRoot, scope string, p Policy) {
+	f.Close()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.site, f.scope, f.policy = filepath.Clean(siteRoot), scope, p
+	f.once, f.dir, f.err = sync.Once{}, nil, nil
+	f.closed = false
+	f.gen++
+}
+
+// Close releases the scope directory, if the FS opened it, and a parked
+// file. Files still open stay usable.
 func (f *FS) Close() error {
+	f.mu.Lock()
+	parked := f.parked
+	f.parked, f.closed = nil, true
+	f.mu.Unlock()
+	if parked != nil {
+		parked.File.Close()
+	}
 	f.once.Do(func() { f.err = fs.ErrClosed })
 	if f.dir != nil {
 		return f.dir.Close()
@@ -50,21 +85,95 @@ func (f *FS) Close() error {
 	return nil
 }
 
-// Open opens the named file or directory.
+// Open opens the named file or directory. A regular file comes as an
+// fs.File whose Close parks it (see FS); OpenFile gives the *os.File.
 func (f *FS) Open(name string) (fs.File, error) {
 	d, urlPath, err := f.resolve(name)
 	if err != nil {
 		return nil, err
 	}
-	file, fi, err := d.open(urlPath)
+	if p := f.unpark(name); p != nil {
+		return p, nil
+	}
+	osFile, fi, err := d.open(urlPath)
 	if err != nil {
 		return nil, err
 	}
 	if fi.IsDir() {
-		return &dirFile{file: file, dir: d, path: urlPath}, nil
+		return &dirFile{file: osFile, dir: d, path: urlPath}, nil
 	}
-	return file, nil
+	f.mu.Lock()
+	gen := f.gen
+	f.mu.Unlock()
+	return &file{File: osFile, info: fi, fsys: f, name: name, gen: gen}, nil
 }
+
+// OpenFile opens the named regular file as an *os.File, for a caller that
+// hands it to the kernel (sendfile); it is never parked.
+func (f *FS) OpenFile(name string) (*os.File, error) {
+	d, urlPath, err := f.resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	osFile, fi, err := d.open(urlPath)
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsDir() {
+		osFile.Close()
+		return nil, &fs.PathError{Op: "open", Path: name, Err: errIsDir}
+	}
+	return osFile, nil
+}
+
+var errIsDir = errors.New("is a directory")
+
+// unpark hands over the parked file if it has this name, rewound.
+func (f *FS) unpark(name string) *file {
+	f.mu.Lock()
+	p := f.parked
+	if p == nil || p.name != name {
+		f.mu.Unlock()
+		return nil
+	}
+	f.parked = nil
+	f.mu.Unlock()
+	if _, err := p.File.Seek(0, io.SeekStart); err != nil {
+		p.File.Close()
+		return nil
+	}
+	return p
+}
+
+// park keeps a file its caller closed for the next Open of its name,
+// closing the one parked before; after Close nothing is parked.
+func (f *FS) park(p *file) error {
+	f.mu.Lock()
+	if f.closed || p.gen != f.gen {
+		f.mu.Unlock()
+		return p.File.Close()
+	}
+	old := f.parked
+	f.parked = p
+	f.mu.Unlock()
+	if old != nil {
+		return old.File.Close()
+	}
+	return nil
+}
+
+// file is a regular file an FS opened. Stat answers from the fstat the
+// open made; Close parks it in its FS.
+type file struct {
+	*os.File
+	info fs.FileInfo
+	fsys *FS
+	name string
+	gen  uint64
+}
+
+func (p *file) Stat() (fs.FileInfo, error) { return p.info, nil }
+func (p *file) Close() error               { return p.fsys.park(p) }
 
 // Stat describes the named file or directory.
 func (f *FS) Stat(name string) (fs.FileInfo, error) {

@@ -22,7 +22,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/fileserver"
 
 	"github.com/valetkey/caddy-valet/caddymodule/confine"
-	"github.com/valetkey/caddy-valet/caddymodule/token"
+	"github.com/valetkey/caddy-valet/caddymodule/grant"
 )
 
 func init() {
@@ -226,7 +226,7 @@ func (f *Files) cacheKey(w http.ResponseWriter, r *http.Request) (key, *confine.
 		}
 	}
 	scope := "/" // no token: the site root, as the gate confines it
-	if c, ok := token.FromContext(ctx); ok {
+	if c, ok := grant.From(r); ok {
 		scope = confine.WidestScope(c.Paths, p)
 	}
 	return key{root: root, scope: scope, path: p}, fsys, true

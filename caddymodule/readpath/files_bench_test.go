@@ -1,8 +1,6 @@
 package readpath
 
 import (
-	"context"
-	"github.com/caddyserver/caddy/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/valetkey/caddy-valet/caddymodule/grant"
 	"github.com/valetkey/caddy-valet/caddymodule/token"
 )
 
@@ -41,7 +42,9 @@ func benchFiles(b *testing.B) (*Files, *http.Request) {
 		stats: stats, cache: newCache(DefaultCacheSize, stats)}
 	r := httptest.NewRequest("GET", "/photos/alice/4k.txt", nil)
 	c := &token.Claims{Paths: []string{"/photos/alice/"}, Methods: []string{"GET"}}
-	return f, r.WithContext(token.NewContext(context.Background(), c))
+	r = grant.WithVars(r)
+	grant.Set(r, c)
+	return f, r
 }
 
 func runServe(b *testing.B, f *Files, r *http.Request) {

@@ -26,18 +26,8 @@ func open(fsys *confine.FS, filename string) (*os.File, error) {
 	if fsys == nil {
 		return os.Open(filename)
 	}
-	file, err := fsys.Open(filename)
-	if err != nil {
-		return nil, err
-	}
-	if osFile, ok := file.(*os.File); ok {
-		return osFile, nil
-	}
-	file.Close() // a directory: file_server's
-	return nil, errNotRegular
+	return fsys.OpenFile(filename)
 }
-
-var errNotRegular = errors.New("not a regular file")
 
 // load reads a file that is not cached (or no longer fresh): it answers
 // from the opened file, and caches it when it is small and quiet. What is

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/aws/smithy-go/aws-http-auth/sigv4"
+
+	"github.com/valetkey/caddy-valet/caddymodule/grant"
 	"github.com/valetkey/caddy-valet/caddymodule/token"
 )
 
@@ -67,7 +69,7 @@ func (t *Transport) outbound(r *http.Request) (*http.Request, operation, *refusa
 	}
 	key := t.Prefix + path[1:]
 	dir := strings.HasSuffix(path, "/")
-	claims, _ := token.FromContext(r.Context())
+	claims, _ := grant.From(r)
 
 	out := r.WithContext(r.Context()) // shallow copy; every field that matters is set below
 	out.Header = make(http.Header)

@@ -14,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
 
+	"github.com/valetkey/caddy-valet/caddymodule/grant"
 	"github.com/valetkey/caddy-valet/caddymodule/token"
 )
 
@@ -124,7 +125,9 @@ func TestOutboundListing(t *testing.T) {
 }
 
 func withClaims(r *http.Request, c *token.Claims) *http.Request {
-	return r.WithContext(token.NewContext(r.Context(), c))
+	r = grant.WithVars(r)
+	grant.Set(r, c)
+	return r
 }
 
 func TestOutboundAppliesTheGrant(t *testing.T) {

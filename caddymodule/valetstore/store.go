@@ -13,7 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/valetkey/caddy-valet/caddymodule/token"
+	"github.com/valetkey/caddy-valet/caddymodule/grant"
 )
 
 func init() {
@@ -125,7 +125,7 @@ func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	// Without the gate's grant there is no scope and no limit to enforce;
 	// a route that forgot the gate must not turn the NAS world-writable, so
 	// there is deliberately no switch for ungated writes.
-	claims, ok := token.FromContext(r.Context())
+	claims, ok := grant.From(r)
 	if !ok {
 		s.logger.Error("refusing a write that did not pass the valet gate; put valet before valet_store",
 			zap.String("method", r.Method), zap.String("path", r.URL.Path))

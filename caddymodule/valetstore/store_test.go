@@ -23,6 +23,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/valetkey/caddy-valet/caddymodule/grant"
 	"github.com/valetkey/caddy-valet/caddymodule/token"
 	"github.com/valetkey/caddy-valet/internal/testenv"
 )
@@ -44,7 +45,7 @@ func newStore(t *testing.T, cfg Store) (*Store, string) {
 	return s, dir
 }
 
-func grant(methods ...string) *token.Claims {
+func claimsFor(methods ...string) *token.Claims {
 	return &token.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Minute))},
 		Paths:            []string{"/"},
@@ -73,7 +74,8 @@ func (s *Store) do(t *testing.T, q req) *httptest.ResponseRecorder {
 		r.Header.Set(k, v)
 	}
 	if q.claims != nil {
-		r = r.WithContext(token.NewContext(r.Context(), q.claims))
+		r = grant.WithVars(r)
+		grant.Set(r, q.claims)
 	}
 	w := httptest.NewRecorder()
 	err := s.ServeHTTP(w, r, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nextCalled }))
@@ -112,7 +114,7 @@ func expect(t *testing.T, w *httptest.ResponseRecorder, status int, reason strin
 
 func TestPutCreatesWithParentsAndETag(t *testing.T) {
 	s, dir := newStore(t, Store{})
-	w := s.do(t, put("/a/b/c.txt", "hello", grant("PUT")))
+	w := s.do(t, put("/a/b/c.txt", "hello", claimsFor("PUT")))
 	expect(t, w, 201, "")
 	b, err := os.ReadFile(filepath.Join(dir, "a/b/c.txt"))
 	if err != nil || string(b) != "hello" {
@@ -126,13 +128,13 @@ func TestPutCreatesWithParentsAndETag(t *testing.T) {
 
 func TestOverwriteRules(t *testing.T) {
 	s, dir := newStore(t, Store{})
-	expect(t, s.do(t, put("/f", "one", grant("PUT"))), 201, "")
+	expect(t, s.do(t, put("/f", "one", claimsFor("PUT"))), 201, "")
 	before := snapshot(t, dir)
 
-	expect(t, s.do(t, put("/f", "two", grant("PUT"))), 412, "exists")
+	expect(t, s.do(t, put("/f", "two", claimsFor("PUT"))), 412, "exists")
 	sameTree(t, dir, before)
 
-	ow := grant("PUT")
+	ow := claimsFor("PUT")
 	ow.Overwrite = true
 	expect(t, s.do(t, put("/f", "two", ow, "If-None-Match", "*")), 412, "condition_failed")
 	expect(t, s.do(t, put("/f", "two", ow, "If-Match", `"nope"`)), 412, "condition_failed")
@@ -170,7 +172,7 @@ func TestSizeLimitCountedOnTheStream(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, dir := newStore(t, Store{MaxBytes: tc.site})
 			before := snapshot(t, dir)
-			c := grant("PUT")
+			c := claimsFor("PUT")
 			c.MaxBytes = tc.tok
 			q := put("/d/f", strings.Repeat("x", tc.body), c)
 			if tc.length != -2 {
@@ -191,7 +193,7 @@ func TestSizeLimitCountedOnTheStream(t *testing.T) {
 func TestContentTypes(t *testing.T) {
 	s, dir := newStore(t, Store{ContentTypes: []string{"image/png", "text/plain"}})
 	before := snapshot(t, dir)
-	c := grant("PUT")
+	c := claimsFor("PUT")
 	expect(t, s.do(t, put("/f", "x", c, "Content-Type", "application/pdf")), 415, "unsupported_type")
 	expect(t, s.do(t, put("/f", "x", c)), 415, "unsupported_type")
 	c.ContentTypes = []string{"image/png"}
@@ -225,7 +227,7 @@ func TestChecksums(t *testing.T) {
 	} {
 		s, dir := newStore(t, Store{})
 		before := snapshot(t, dir)
-		w := s.do(t, put("/x/f", body, grant("PUT"), tc.hdr...))
+		w := s.do(t, put("/x/f", body, claimsFor("PUT"), tc.hdr...))
 		expect(t, w, tc.status, tc.reason)
 		if tc.status != 201 {
 			sameTree(t, dir, before)
@@ -248,7 +250,7 @@ func TestClientAbortLeavesNothing(t *testing.T) {
 	s, dir := newStore(t, Store{})
 	os.WriteFile(filepath.Join(dir, "keep"), []byte("old"), 0o644)
 	before := snapshot(t, dir)
-	ow := grant("PUT")
+	ow := claimsFor("PUT")
 	ow.Overwrite = true
 	for _, path := range []string{"/keep", "/new/dir/f"} {
 		w := s.do(t, req{method: "PUT", path: path, body: &brokenReader{}, claims: ow, length: 1000})
@@ -267,7 +269,7 @@ func TestPathsAndLinks(t *testing.T) {
 	os.Symlink("f", filepath.Join(dir, "real/flink"))
 	os.WriteFile(filepath.Join(dir, "file"), []byte("x"), 0o644)
 	before := snapshot(t, dir)
-	ow := grant("PUT", "DELETE")
+	ow := claimsFor("PUT", "DELETE")
 	ow.Overwrite = true
 	for _, tc := range []struct {
 		method, path string
@@ -318,7 +320,7 @@ func TestUngatedRefused(t *testing.T) {
 
 func TestDelete(t *testing.T) {
 	s, dir := newStore(t, Store{})
-	c := grant("DELETE")
+	c := claimsFor("DELETE")
 	os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644)
 	expect(t, s.do(t, req{method: "DELETE", path: "/f", claims: c, header: map[string]string{"If-Match": `"old"`}}), 412, "condition_failed")
 	fi, _ := os.Stat(filepath.Join(dir, "f"))
@@ -331,7 +333,7 @@ func TestDelete(t *testing.T) {
 
 func TestConcurrentWritersOneVersionWins(t *testing.T) {
 	s, dir := newStore(t, Store{})
-	ow := grant("PUT")
+	ow := claimsFor("PUT")
 	ow.Overwrite = true
 	const writers, size = 16, 1 << 20
 	bodies := make([]string, writers)
@@ -365,7 +367,7 @@ func TestConcurrentWritersOneVersionWins(t *testing.T) {
 	var mu sync.Mutex
 	for i := range writers {
 		wg.Go(func() {
-			w := s.do(t, put("/once", bodies[i], grant("PUT")))
+			w := s.do(t, put("/once", bodies[i], claimsFor("PUT")))
 			mu.Lock()
 			defer mu.Unlock()
 			switch w.Code {
@@ -407,7 +409,7 @@ func TestFormPost(t *testing.T) {
 		if mutate != nil {
 			data = mutate(data)
 		}
-		return s.do(t, req{method: "POST", path: "/up/f.bin", body: bytes.NewReader(data), claims: grant("POST"),
+		return s.do(t, req{method: "POST", path: "/up/f.bin", body: bytes.NewReader(data), claims: claimsFor("POST"),
 			length: int64(len(data)), header: map[string]string{"Content-Type": ct}})
 	}
 	before := snapshot(t, dir)
@@ -416,7 +418,7 @@ func TestFormPost(t *testing.T) {
 	expect(t, post([][3]string{{"file", "a", "x"}, {"file", "b", "y"}}, nil), 400, "bad_form")
 	expect(t, post([][3]string{{"file", "a", "xyz"}}, func(b []byte) []byte { return b[:len(b)-20] }), 400, "bad_form")
 	expect(t, post([][3]string{{"note", "", strings.Repeat("n", FormOverhead+1)}, {"file", "a", "x"}}, nil), 413, "too_large")
-	raw := put("/up/f.bin", "raw", grant("POST"), "Content-Type", "application/octet-stream")
+	raw := put("/up/f.bin", "raw", claimsFor("POST"), "Content-Type", "application/octet-stream")
 	raw.method = "POST"
 	expect(t, s.do(t, raw), 415, "unsupported_type")
 	sameTree(t, dir, before)
