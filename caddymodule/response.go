@@ -22,11 +22,11 @@ const referrerPolicy = "no-referrer"
 // this site (file_server's "/dir/") gets the token carried along (see
 // Handler.carryTo).
 type promisedWriter struct {
-	caddyhttp.ResponseWriterWrapper // by value: one allocation per request
-	o     *token.ResponseOverrides // nil unless a GET or HEAD with overrides
-	h     *Handler
-	tok   carried
-	wrote bool
+	caddyhttp.ResponseWriterWrapper                          // by value: one allocation per request
+	o                               *token.ResponseOverrides // nil unless a GET or HEAD with overrides
+	h                               *Handler
+	tok                             carried
+	wrote                           bool
 }
 
 func (h *Handler) promiseHeaders(w http.ResponseWriter, r *http.Request, o *token.ResponseOverrides, tok carried) http.ResponseWriter {
