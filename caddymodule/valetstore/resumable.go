@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,21 +53,16 @@ type Resumable struct {
 
 	store  filestore.FileStore
 	locker tusd.Locker
-	post   http.Handler
-	head   http.Handler
-	patch  http.Handler
-	del    http.Handler
-	stop   chan struct{}
+	tus    *Tus
 	expire time.Duration
 	logger *zap.Logger
+	site   *Store
 }
-
-// DefaultExpire is how long an unfinished upload lives after its last write.
-const DefaultExpire = 24 * time.Hour
 
 // provision builds the tus handler around the file store and the locker.
 func (rs *Resumable) provision(ctx caddy.Context, s *Store) error {
 	rs.logger = s.logger.Named("resumable")
+	rs.site = s
 	rs.expire = time.Duration(rs.Expire)
 	if rs.expire == 0 {
 		rs.expire = DefaultExpire
@@ -93,34 +87,21 @@ func (rs *Resumable) provision(ctx caddy.Context, s *Store) error {
 	}
 	rs.Dir = dir
 	rs.store = filestore.New(dir)
-	composer := tusd.NewStoreComposer()
-	rs.store.UseIn(composer)
 	if rs.Redis != nil {
-		rs.locker = rs.Redis.provision(rs.logger)
+		rs.locker = rs.Redis.Locker(rs.logger)
 	} else {
 		rs.locker = memorylocker.New()
 	}
-	composer.UseLocker(rs.locker)
-	h, err := tusd.NewUnroutedHandler(tusd.Config{
-		StoreComposer:             composer,
-		BasePath:                  "/",
-		DisableDownload:           true,
-		DisableConcatenation:      true,
-		Cors:                      &tusd.CorsConfig{Disable: true},
-		PreUploadCreateCallback:   s.tusCreating,
-		PreFinishResponseCallback: s.tusFinished,
-		Logger:                    errorLogger(rs.logger),
+	rs.tus, err = NewTus(TusConfig{
+		Backend:      rs,
+		Locker:       rs.locker,
+		Expire:       rs.expire,
+		MaxBytes:     s.MaxBytes,
+		ContentTypes: s.ContentTypes,
+		NoOverwrite:  s.NoOverwrite,
+		Logger:       rs.logger,
 	})
-	if err != nil {
-		return fmt.Errorf("resumable: %w", err)
-	}
-	rs.post = h.Middleware(http.HandlerFunc(h.PostFile))
-	rs.head = h.Middleware(http.HandlerFunc(h.HeadFile))
-	rs.patch = h.Middleware(http.HandlerFunc(h.PatchFile))
-	rs.del = h.Middleware(http.HandlerFunc(h.DelFile))
-	rs.stop = make(chan struct{})
-	go rs.sweep(rs.stop)
-	return nil
+	return err
 }
 
 func (rs *Resumable) validate() error {
@@ -128,17 +109,15 @@ func (rs *Resumable) validate() error {
 		return fmt.Errorf("resumable expire must not be negative")
 	}
 	if rs.Redis != nil {
-		return rs.Redis.validate()
+		return rs.Redis.Validate()
 	}
 	return nil
 }
 
 func (rs *Resumable) cleanup() {
-	if rs.stop != nil {
-		close(rs.stop)
-	}
+	rs.tus.Close()
 	if rs.Redis != nil {
-		rs.Redis.cleanup()
+		rs.Redis.Close()
 	}
 }
 
@@ -160,16 +139,41 @@ func inside(root, dir string) bool {
 	return err != nil || rel == "." || (rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)))
 }
 
-// uploadID names the upload a token (by its jti) makes at a path: the same
+// UploadID names the upload a token (by its jti) makes at a path: the same
 // on every gateway, different for any other token or path, and never
 // guessable into a valid request, since using it needs the token anyway.
-func uploadID(jti, rel string) string {
+func UploadID(jti, rel string) string {
 	sum := sha256.Sum256([]byte("valet-tus\x00" + jti + "\x00" + rel))
 	return hex.EncodeToString(sum[:16])
 }
 
-// lastWrite is when an upload was last written: its data or its info file.
-func (rs *Resumable) lastWrite(id string) (time.Time, bool) {
+// The directory backend (TusBackend): an upload is the file <dir>/<id>
+// with its <id>.info, finished by moving it into the root like a PUT.
+
+// UseIn implements TusBackend.
+func (rs *Resumable) UseIn(c *tusd.StoreComposer) { rs.store.UseIn(c) }
+
+// NewID implements TusBackend.
+func (rs *Resumable) NewID(jti, rel string) string { return UploadID(jti, rel) }
+
+// Find implements TusBackend: the id follows from the token and the path.
+func (rs *Resumable) Find(_ context.Context, jti, rel string) (string, bool) {
+	return UploadID(jti, rel), true
+}
+
+// Check implements TusBackend with the checks of a PUT.
+func (rs *Resumable) Check(_ context.Context, rel string, overwrite bool) (Reason, error) {
+	return rs.site.precheck(target{rel: rel, parts: strings.Split(rel, "/")}, conditions{overwrite: overwrite})
+}
+
+// Finish implements TusBackend: the data file is placed like a PUT.
+func (rs *Resumable) Finish(_ context.Context, up tusd.FileInfo, rel string, overwrite bool) (string, Reason, error) {
+	o := rs.site.placeFile(up.Storage[filestore.StorageKeyPath], target{rel: rel, parts: strings.Split(rel, "/")}, conditions{overwrite: overwrite})
+	return o.etag, o.reason, o.err
+}
+
+// LastWrite implements TusBackend: its data or its info file.
+func (rs *Resumable) LastWrite(_ context.Context, id string) (time.Time, bool) {
 	var last time.Time
 	found := false
 	for _, p := range []string{filepath.Join(rs.Dir, id), filepath.Join(rs.Dir, id+".info")} {
@@ -183,28 +187,8 @@ func (rs *Resumable) lastWrite(id string) (time.Time, bool) {
 	return last, found
 }
 
-func (rs *Resumable) expired(id string, now time.Time) bool {
-	last, found := rs.lastWrite(id)
-	return found && now.Sub(last) > rs.expire
-}
-
-// discard removes an upload under its lock: its data and its info file.
-func (rs *Resumable) discard(ctx context.Context, id string) error {
-	lock, err := rs.locker.NewLock(id)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := lock.Lock(ctx, func() {}); err != nil {
-		return err
-	}
-	defer lock.Unlock()
-	return rs.terminate(ctx, id)
-}
-
-// terminate removes an upload; the caller holds its lock.
-func (rs *Resumable) terminate(ctx context.Context, id string) error {
+// Terminate implements TusBackend.
+func (rs *Resumable) Terminate(ctx context.Context, id string) error {
 	up, err := rs.store.GetUpload(ctx, id)
 	if err != nil {
 		// the info file without its data (a crash mid-completion)
@@ -214,43 +198,27 @@ func (rs *Resumable) terminate(ctx context.Context, id string) error {
 	return rs.store.AsTerminatableUpload(up).Terminate(ctx)
 }
 
-// sweep removes expired uploads until stop is closed.
-func (rs *Resumable) sweep(stop <-chan struct{}) {
-	every := min(max(rs.expire/4, time.Second), 10*time.Minute)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case now := <-t.C:
-			rs.sweepOnce(now)
-		}
-	}
-}
-
-func (rs *Resumable) sweepOnce(now time.Time) {
+// Unfinished implements TusBackend: every .info file, and data whose info
+// file was never written (a crash at creation) is removed when stale.
+func (rs *Resumable) Unfinished(_ context.Context, staleBefore time.Time) ([]string, error) {
 	entries, err := os.ReadDir(rs.Dir)
 	if err != nil {
-		rs.logger.Error("listing unfinished uploads", zap.Error(err))
-		return
+		return nil, err
 	}
+	var ids []string
 	for _, e := range entries {
 		id, ok := strings.CutSuffix(e.Name(), ".info")
-		if !ok {
-			// data whose info file was never written (a crash at creation)
-			if _, err := os.Stat(filepath.Join(rs.Dir, e.Name()+".info")); errors.Is(err, fs.ErrNotExist) && rs.expired(e.Name(), now) {
+		if ok {
+			ids = append(ids, id)
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(rs.Dir, e.Name()+".info")); errors.Is(err, fs.ErrNotExist) {
+			if last, found := rs.LastWrite(context.Background(), e.Name()); found && last.Before(staleBefore) {
 				os.Remove(filepath.Join(rs.Dir, e.Name()))
 			}
-			continue
 		}
-		if !rs.expired(id, now) {
-			continue
-		}
-		if err := rs.discard(context.Background(), id); err != nil {
-			rs.logger.Error("removing an expired upload", zap.String("upload", id), zap.Error(err))
-			continue
-		}
-		rs.logger.Info("removed an expired upload", zap.String("upload", id))
 	}
+	return ids, nil
 }
+
+var _ TusBackend = (*Resumable)(nil)

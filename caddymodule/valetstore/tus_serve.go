@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tus/tusd/v2/pkg/filestore"
 	tusd "github.com/tus/tusd/v2/pkg/handler"
 	"go.uber.org/zap"
 
@@ -24,9 +23,9 @@ const (
 	metaPath   = metaPrefix + "path"
 )
 
-// isTus reports whether a request speaks tus: the protocol puts
+// IsTus reports whether a request speaks tus: the protocol puts
 // Tus-Resumable on every request it makes.
-func isTus(r *http.Request) bool {
+func IsTus(r *http.Request) bool {
 	switch r.Method {
 	case http.MethodPost, http.MethodHead, http.MethodPatch, http.MethodDelete:
 		return r.Header.Get("Tus-Resumable") != ""
@@ -34,8 +33,8 @@ func isTus(r *http.Request) bool {
 	return false
 }
 
-// tusPlan is what valet_store decided about one tus request before tusd
-// runs; tusd's callbacks find it in the request context.
+// tusPlan is what Tus decided about one tus request before tusd runs;
+// tusd's callbacks find it in the request context.
 type tusPlan struct {
 	id   string
 	t    target
@@ -50,60 +49,81 @@ func planFrom(ctx context.Context) *tusPlan {
 	return p
 }
 
-// serveTus judges a tus request against the grant, then lets tusd run it.
-func (s *Store) serveTus(w http.ResponseWriter, r *http.Request, c *token.Claims) {
+// ServeHTTP judges a tus request against the grant the gate verified, then
+// lets tusd run it. A request that did not pass the gate is refused.
+func (t *Tus) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c, ok := token.FromContext(r.Context())
+	if !ok {
+		t.logger.Error("refusing a resumable upload that did not pass the valet gate; put valet before it",
+			zap.String("method", r.Method), zap.String("path", r.URL.Path))
+		refuse(w, Ungated.Status(), string(Ungated))
+		return
+	}
 	w.Header().Set("Tus-Resumable", "1.0.0")
 	delete(r.Header, "X-Http-Method-Override") // the gate judged the method
 	if r.Method == http.MethodPost {
-		s.tusCreate(w, r, c)
+		t.create(w, r, c)
 		return
 	}
-	s.tusContinue(w, r, c)
+	t.resume(w, r, c)
 }
 
-// tusCreate starts an upload at the destination the POST names.
-func (s *Store) tusCreate(w http.ResponseWriter, r *http.Request, c *token.Claims) {
-	rs := s.Resumable
+func (t *Tus) limits(c *token.Claims) limits {
+	return grantLimits(c, t.cfg.MaxBytes, t.cfg.ContentTypes, t.cfg.NoOverwrite)
+}
+
+func (t *Tus) refuse(w http.ResponseWriter, r *http.Request, reason Reason, err error) {
+	refuseWrite(t.logger, w, r, reason, err)
+}
+
+// create starts an upload at the destination the POST names.
+func (t *Tus) create(w http.ResponseWriter, r *http.Request, c *token.Claims) {
 	meta := tusd.ParseMetadataHeader(r.Header.Get("Upload-Metadata"))
-	t, reason := tusDestination(r, c, meta["filename"])
+	dest, reason := tusDestination(r, c, meta["filename"])
 	if reason != "" {
-		s.respond(w, r, outcome{reason: reason})
+		t.refuse(w, r, reason, nil)
 		return
 	}
-	l := s.limits(c)
+	l := t.limits(c)
 	n, err := strconv.ParseInt(r.Header.Get("Upload-Length"), 10, 64)
 	if l.maxBytes > 0 && ((err == nil && n > l.maxBytes) || r.ContentLength > l.maxBytes) {
-		s.respond(w, r, outcome{reason: TooLarge})
+		t.refuse(w, r, TooLarge, nil)
 		return
 	}
 	if !l.allowsType([]string{meta["filetype"]}) {
-		s.respond(w, r, outcome{reason: UnsupportedType})
+		t.refuse(w, r, UnsupportedType, nil)
 		return
 	}
-	if reason, err := s.precheck(t, conditions{overwrite: l.overwrite}); reason != "" {
-		s.respond(w, r, outcome{reason: reason, err: err})
+	if reason, err := t.cfg.Backend.Check(r.Context(), dest.rel, l.overwrite); reason != "" {
+		t.refuse(w, r, reason, err)
 		return
 	}
-	id := uploadID(c.ID, t.rel)
 	// One upload per token and path: a new POST starts it over.
-	if err := rs.discard(r.Context(), id); err != nil {
-		s.respond(w, r, outcome{reason: StoreError, err: err})
-		return
+	if old, found := t.cfg.Backend.Find(r.Context(), c.ID, dest.rel); found {
+		if err := t.discard(r.Context(), old); err != nil {
+			t.refuse(w, r, StoreError, err)
+			return
+		}
 	}
 	for k := range meta {
 		if strings.HasPrefix(k, metaPrefix) {
 			delete(meta, k)
 		}
 	}
-	meta[metaJTI], meta[metaPath] = c.ID, t.rel
-	p := &tusPlan{id: id, t: t, l: l, meta: meta}
-	s.logger.Debug("resumable upload created", zap.String("jti", c.ID), zap.String("path", "/"+t.rel))
+	meta[metaJTI], meta[metaPath] = c.ID, dest.rel
+	p := &tusPlan{id: t.cfg.Backend.NewID(c.ID, dest.rel), t: dest, l: l, meta: meta}
+	t.logger.Debug("resumable upload created", zap.String("jti", c.ID), zap.String("path", "/"+dest.rel))
 	var limit *limitedBody
 	if l.maxBytes > 0 { // a creation may carry the first bytes
 		limit = limitBody(r, l.maxBytes)
 	}
-	rs.post.ServeHTTP(rs.writer(w, "/"+t.rel), withPlan(r, p, r.URL.Path))
-	limit.discardIfTripped(r, rs, id)
+	t.post.ServeHTTP(&tusWriter{ResponseWriter: w, location: "/" + dest.rel, expire: t.cfg.Expire}, withPlan(r, p, r.URL.Path))
+	if limit.tripped() {
+		ctx := context.WithoutCancel(r.Context())
+		if id, found := t.cfg.Backend.Find(ctx, c.ID, dest.rel); found {
+			t.discard(ctx, id)
+		}
+	}
 }
 
 // tusDestination is the file a creation names: the request path, or for a
@@ -124,39 +144,43 @@ func tusDestination(r *http.Request, c *token.Claims, filename string) (target, 
 	return t, reason
 }
 
-// tusContinue runs HEAD, PATCH or DELETE on the upload this token started
-// at the request path.
-func (s *Store) tusContinue(w http.ResponseWriter, r *http.Request, c *token.Claims) {
-	rs := s.Resumable
-	t, reason := s.target(r)
+// resume runs HEAD, PATCH or DELETE on the upload this token started at
+// the request path.
+func (t *Tus) resume(w http.ResponseWriter, r *http.Request, c *token.Claims) {
+	dest, reason := targetOf(r.URL.Path, r.URL.EscapedPath())
 	if reason != "" {
-		s.respond(w, r, outcome{reason: reason})
+		t.refuse(w, r, reason, nil)
 		return
 	}
-	id := uploadID(c.ID, t.rel)
-	info, found := rs.info(r.Context(), id)
-	if !found || info.MetaData[metaJTI] != c.ID || info.MetaData[metaPath] != t.rel {
-		s.respond(w, r, outcome{reason: NotFound})
+	id, found := t.cfg.Backend.Find(r.Context(), c.ID, dest.rel)
+	var info tusd.FileInfo
+	if found {
+		info, found = t.info(r.Context(), id)
+	}
+	if !found || info.MetaData[metaJTI] != c.ID || info.MetaData[metaPath] != dest.rel {
+		t.refuse(w, r, NotFound, nil)
 		return
 	}
-	if rs.expired(id, time.Now()) {
-		rs.discard(r.Context(), id)
-		s.respond(w, r, outcome{reason: NotFound})
+	if t.expired(r.Context(), id, time.Now()) {
+		t.discard(r.Context(), id)
+		t.refuse(w, r, NotFound, nil)
 		return
 	}
-	l := s.limits(c)
+	l := t.limits(c)
 	var limit *limitedBody
 	if r.Method == http.MethodPatch && l.maxBytes > 0 {
 		if reason := overLimit(r, info, l.maxBytes); reason != "" {
-			rs.discard(r.Context(), id)
-			s.respond(w, r, outcome{reason: reason})
+			t.discard(r.Context(), id)
+			t.refuse(w, r, reason, nil)
 			return
 		}
 		limit = limitBody(r, l.maxBytes-info.Offset)
 	}
-	h := map[string]http.Handler{http.MethodHead: rs.head, http.MethodPatch: rs.patch, http.MethodDelete: rs.del}[r.Method]
-	h.ServeHTTP(rs.writer(w, ""), withPlan(r, &tusPlan{id: id, t: t, l: l}, id))
-	limit.discardIfTripped(r, rs, id)
+	h := map[string]http.Handler{http.MethodHead: t.head, http.MethodPatch: t.patch, http.MethodDelete: t.del}[r.Method]
+	h.ServeHTTP(&tusWriter{ResponseWriter: w, expire: t.cfg.Expire}, withPlan(r, &tusPlan{id: id, t: dest, l: l}, id))
+	if limit.tripped() {
+		t.discard(context.WithoutCancel(r.Context()), id)
+	}
 }
 
 // overLimit judges a PATCH against maxb before its body is read: the
@@ -176,10 +200,11 @@ func overLimit(r *http.Request, info tusd.FileInfo, max int64) Reason {
 
 // limitedBody passes at most left bytes; the first byte past them fails the
 // read with the store's too_large refusal, which tusd sends as its answer.
+// The upload is then discarded: it can never complete within the grant.
 type limitedBody struct {
 	io.ReadCloser
-	left    int64
-	tripped bool
+	left int64
+	over bool
 }
 
 // limitBody bounds r's body to left bytes.
@@ -189,16 +214,10 @@ func limitBody(r *http.Request, left int64) *limitedBody {
 	return b
 }
 
-// discardIfTripped removes an upload whose body passed its limit: it can
-// never complete within the grant.
-func (b *limitedBody) discardIfTripped(r *http.Request, rs *Resumable, id string) {
-	if b != nil && b.tripped {
-		rs.discard(context.WithoutCancel(r.Context()), id)
-	}
-}
+func (b *limitedBody) tripped() bool { return b != nil && b.over }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
-	if b.tripped {
+	if b.over {
 		return 0, tusRefusal(TooLarge)
 	}
 	if int64(len(p)) > b.left+1 {
@@ -206,7 +225,7 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.ReadCloser.Read(p)
 	if int64(n) > b.left {
-		b.tripped = true
+		b.over = true
 		n = int(b.left)
 		b.left = 0
 		return n, tusRefusal(TooLarge)
@@ -225,19 +244,9 @@ func withPlan(r *http.Request, p *tusPlan, tusPath string) *http.Request {
 	return r
 }
 
-// info reads an upload's state; found is false when there is none.
-func (rs *Resumable) info(ctx context.Context, id string) (tusd.FileInfo, bool) {
-	up, err := rs.store.GetUpload(ctx, id)
-	if err != nil {
-		return tusd.FileInfo{}, false
-	}
-	info, err := up.GetInfo(ctx)
-	return info, err == nil
-}
-
-// tusCreating is tusd's hook before an upload is created: the id and the
+// creating is tusd's hook before an upload is created: the id and the
 // metadata are the store's.
-func (s *Store) tusCreating(ev tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInfoChanges, error) {
+func (t *Tus) creating(ev tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInfoChanges, error) {
 	p := planFrom(ev.Context)
 	if p == nil {
 		return tusd.HTTPResponse{}, tusd.FileInfoChanges{}, tusRefusal(Ungated)
@@ -245,36 +254,40 @@ func (s *Store) tusCreating(ev tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInfo
 	return tusd.HTTPResponse{}, tusd.FileInfoChanges{ID: p.id, MetaData: p.meta}, nil
 }
 
-// tusFinished is tusd's hook when the last byte has arrived: the file goes
-// into place under the grant's limits, and the upload is gone either way.
-func (s *Store) tusFinished(ev tusd.HookEvent) (tusd.HTTPResponse, error) {
-	rs := s.Resumable
+// finished is tusd's hook when the last byte has arrived: the backend puts
+// the file into place under the grant's limits, and the upload is gone
+// either way.
+func (t *Tus) finished(ev tusd.HookEvent) (tusd.HTTPResponse, error) {
 	p := planFrom(ev.Context)
 	if p == nil {
 		return tusd.HTTPResponse{}, tusRefusal(Ungated)
 	}
 	ctx := context.WithoutCancel(ev.Context)
-	var o outcome
+	var (
+		tag    string
+		reason Reason
+		err    error
+	)
 	if !p.l.allowsType([]string{ev.Upload.MetaData["filetype"]}) {
-		o = outcome{reason: UnsupportedType}
+		reason = UnsupportedType
 	} else {
-		o = s.placeFile(ev.Upload.Storage[filestore.StorageKeyPath], p.t, conditions{overwrite: p.l.overwrite})
+		tag, reason, err = t.cfg.Backend.Finish(ctx, ev.Upload, p.t.rel, p.l.overwrite)
 	}
-	if err := rs.terminate(ctx, ev.Upload.ID); err != nil {
-		s.logger.Error("removing a finished upload's state", zap.String("upload", ev.Upload.ID), zap.Error(err))
+	if err := t.cfg.Backend.Terminate(ctx, ev.Upload.ID); err != nil {
+		t.logger.Error("removing a finished upload's state", zap.String("upload", ev.Upload.ID), zap.Error(err))
 	}
 	jti := ev.Upload.MetaData[metaJTI]
-	if o.reason != "" {
-		log := s.logger.Debug
-		if o.reason == StoreError || o.reason == StorageFull {
-			log = s.logger.Error
+	if reason != "" {
+		log := t.logger.Debug
+		if reason == StoreError || reason == StorageFull {
+			log = t.logger.Error
 		}
 		log("resumable upload refused at completion", zap.String("jti", jti), zap.String("path", "/"+p.t.rel),
-			zap.String("reason", string(o.reason)), zap.Error(o.err))
-		return tusd.HTTPResponse{}, tusRefusal(o.reason)
+			zap.String("reason", string(reason)), zap.Error(err))
+		return tusd.HTTPResponse{}, tusRefusal(reason)
 	}
-	s.logger.Debug("resumable upload placed", zap.String("jti", jti), zap.String("path", "/"+p.t.rel))
-	return tusd.HTTPResponse{Header: tusd.HTTPHeader{"ETag": o.etag}}, nil
+	t.logger.Debug("resumable upload placed", zap.String("jti", jti), zap.String("path", "/"+p.t.rel))
+	return tusd.HTTPResponse{Header: tusd.HTTPHeader{"ETag": tag}}, nil
 }
 
 // tusRefusal is a store refusal in the shape tusd answers with: the same
@@ -291,16 +304,12 @@ func tusRefusal(reason Reason) tusd.Error {
 }
 
 // tusWriter adjusts tusd's answers on their way out: the upload's URL is
-// the destination's own (tusd would name its id), and an answer that keeps
-// an upload alive says until when.
+// the destination's own (tusd would name its id), and an answer that
+// keeps an upload alive says until when.
 type tusWriter struct {
 	http.ResponseWriter
 	location string
 	expire   time.Duration
-}
-
-func (rs *Resumable) writer(w http.ResponseWriter, location string) *tusWriter {
-	return &tusWriter{ResponseWriter: w, location: location, expire: rs.expire}
 }
 
 func (w *tusWriter) WriteHeader(status int) {
