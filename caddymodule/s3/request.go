@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/smithy-go/aws-http-auth/sigv4"
 	"github.com/valetkey/caddy-valet/caddymodule/token"
+	"github.com/valetkey/caddy-valet/caddymodule/valetstore"
 )
 
 // Headers a client may send on to the bucket, per operation. Everything
@@ -41,6 +42,7 @@ const (
 type refusal struct {
 	status int
 	msg    string
+	reason string // for the Valet-Reason header, when it is a store reason
 }
 
 func refuse(status int, format string, args ...any) *refusal {
@@ -60,6 +62,11 @@ func (t *Transport) outbound(r *http.Request) (*http.Request, operation, *refusa
 	path, ok := judgedPath(r.URL.Path)
 	if !ok {
 		return nil, 0, refuse(http.StatusBadRequest, "path is not canonical")
+	}
+	if reservedPath(path) {
+		rf := refuse(valetstore.ReservedName.Status(), "%s", valetstore.ReservedName)
+		rf.reason = string(valetstore.ReservedName)
+		return nil, 0, rf
 	}
 	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
@@ -234,3 +241,10 @@ func withoutDefaultPort(u *url.URL) string {
 // length in parts.
 const LengthRequiredMessage = "an upload needs a Content-Length; for a body of unknown length " +
 	"use a resumable (tus) upload where the site offers one (docs/uploads.md)"
+
+// reservedPath reports whether a path has a segment starting with ".valet-",
+// the names the gateway keeps for itself (a resumable upload's state lives
+// under <prefix>.valet-tus/): no client reaches them, as with valet_store.
+func reservedPath(path string) bool {
+	return strings.Contains(path, "/"+valetstore.TempPrefix)
+}

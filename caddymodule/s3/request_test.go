@@ -173,3 +173,30 @@ func TestHostWithoutDefaultPort(t *testing.T) {
 		}
 	}
 }
+
+// The state of resumable uploads lives under <prefix>.valet-tus/: no
+// client request reaches a ".valet-" segment, by any method.
+func TestOutboundRefusesReservedNames(t *testing.T) {
+	tr := testTransport(false)
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/.valet-tus/0123/a.bin.info"},
+		{"GET", "/.valet-tus/"},
+		{"PUT", "/a/.valet-tus/x"},
+		{"DELETE", "/.valet-tus/objects/x"},
+		{"HEAD", "/a/.valet-x"},
+	} {
+		_, _, rf := tr.outbound(proxied(c.method, c.path, "", strings.NewReader("")))
+		if rf == nil || rf.status != 403 || rf.reason != "reserved_name" || rf.msg != "reserved_name" {
+			t.Errorf("%s %s: %+v, want 403 reserved_name", c.method, c.path, rf)
+		}
+	}
+	for _, p := range []string{"/a/x.valet-tus", "/valet-tus/a", "/a/..valet-x"} {
+		if _, _, rf := tr.outbound(proxied("GET", p, "", nil)); rf != nil && rf.reason != "" {
+			t.Errorf("GET %s refused as reserved", p)
+		}
+	}
+	res, _ := tr.RoundTrip(proxied("GET", "/.valet-tus/x", "", nil))
+	if res.StatusCode != 403 || res.Header.Get("Valet-Reason") != "reserved_name" {
+		t.Errorf("RoundTrip: %d %q", res.StatusCode, res.Header.Get("Valet-Reason"))
+	}
+}

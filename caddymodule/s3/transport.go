@@ -97,11 +97,7 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 		t.Region = "us-east-1"
 	}
 	t.virtual = t.Addressing == "virtual"
-	if p := strings.Trim(t.Prefix, "/"); p != "" {
-		t.Prefix = p + "/"
-	} else {
-		t.Prefix = ""
-	}
+	t.Prefix = keyPrefix(t.Prefix)
 	creds, err := resolveCredentials(t.AccessKeyID, t.SecretAccessKey, t.SessionToken)
 	if err != nil {
 		return err
@@ -182,9 +178,25 @@ func (t *Transport) Validate() error {
 	if strings.ContainsAny(t.Endpoint, "/@ ") {
 		return fmt.Errorf("s3 transport: endpoint %q must be a host name with an optional port, without scheme or path", t.Endpoint)
 	}
-	if t.Prefix != "" {
-		if _, ok := judgedPath("/" + t.Prefix); !ok {
-			return fmt.Errorf("s3 transport: prefix %q must be a clean key prefix (no dot segments, //, %% or control characters)", t.Prefix)
+	if err := validPrefix(t.Prefix); err != nil {
+		return fmt.Errorf("s3 transport: %w", err)
+	}
+	return nil
+}
+
+// keyPrefix is a configured prefix as keys start with it: without leading
+// slashes, with one trailing slash, so a client never reaches a sibling.
+func keyPrefix(p string) string {
+	if p = strings.Trim(p, "/"); p != "" {
+		return p + "/"
+	}
+	return ""
+}
+
+func validPrefix(p string) error {
+	if p != "" {
+		if _, ok := judgedPath("/" + p); !ok {
+			return fmt.Errorf("prefix %q must be a clean key prefix (no dot segments, //, %% or control characters)", p)
 		}
 	}
 	return nil
