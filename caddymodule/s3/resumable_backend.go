@@ -127,7 +127,8 @@ func (b *bucketBackend) Terminate(ctx context.Context, id string) error {
 	return b.store.AsTerminatableUpload(up).Terminate(ctx)
 }
 
-// LastWrite is the newest of the .info and .part objects and the parts.
+// LastWrite is the newest of the .info and .part objects and the parts,
+// rounded up to the next second.
 func (b *bucketBackend) LastWrite(ctx context.Context, id string) (time.Time, bool) {
 	objectID, multipartID := splitID(id)
 	info, err := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.bucket, Key: aws.String(b.keys.info(objectID))})
@@ -144,7 +145,9 @@ func (b *bucketBackend) LastWrite(ctx context.Context, id string) (time.Time, bo
 			last = later(last, aws.ToTime(p.LastModified))
 		}
 	}
-	return last, true
+	// S3 dates are whole seconds, cut down: round up, so an upload never
+	// expires early.
+	return last.Truncate(time.Second).Add(time.Second), true
 }
 
 func later(a, b time.Time) time.Time {
