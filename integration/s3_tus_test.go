@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -76,8 +77,9 @@ func TestS3ResumableE2E(t *testing.T) {
 		resp = g.patch(t, "/up/a/video.bin", tok, off, data[off:])
 		expectReason(t, "the rest", resp, 204, "")
 		tag := resp.Header.Get("ETag")
-		if tag == "" {
-			t.Fatal("no ETag on completion")
+		m := regexp.MustCompile(`-(\d+)"$`).FindStringSubmatch(tag)
+		if n, _ := strconv.Atoi(m[len(m)-1]); m == nil || n < 3 {
+			t.Fatalf("ETag %q on completion, want a multipart upload's of at least 3 parts", tag)
 		}
 		get, body := do(t, "GET", g.url(t, "/up/a/video.bin", claims("/up/a/")), nil, 0)
 		if get.StatusCode != 200 || body != string(data) || get.Header.Get("ETag") != tag {
