@@ -142,7 +142,7 @@ func (t *Transport) outbound(r *http.Request) (*http.Request, operation, *refusa
 	}
 
 	objectPath := "/" + key
-	if !t.virtual {
+	if !t.virtual() {
 		objectPath = strings.TrimSuffix("/"+t.Bucket+objectPath, "/") // /bucket for a listing
 	}
 	out.URL = &url.URL{
@@ -157,7 +157,7 @@ func (t *Transport) outbound(r *http.Request) (*http.Request, operation, *refusa
 	if out.Host == "" {
 		out.Host = withoutDefaultPort(out.URL)
 	}
-	if t.virtual {
+	if t.virtual() {
 		out.Host = t.Bucket + "." + out.Host
 	}
 	out.Header.Set("User-Agent", "caddy-valet")

@@ -19,7 +19,7 @@ import (
 
 func testTransport(virtual bool) *Transport {
 	return &Transport{
-		Bucket: "photos", Region: "eu-west-1", Prefix: "tenant/", Listing: true, virtual: virtual,
+		Access: Access{Bucket: "photos", Region: "eu-west-1", Prefix: "tenant/", Addressing: map[bool]string{true: "virtual"}[virtual]}, Listing: true,
 		HTTP:   new(reverseproxy.HTTPTransport),
 		creds:  credentials.Credentials{AccessKeyID: "AK", SecretAccessKey: "SK", SessionToken: "ST"},
 		signer: newSigner(),

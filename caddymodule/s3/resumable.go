@@ -39,38 +39,15 @@ func init() {
 // the s3 transport never lets a client reach, so gateways sharing the
 // bucket (and a Redis for the locks) continue each other's uploads.
 type Resumable struct {
-	// Bucket is the name of the bucket uploads go to. Required.
-	Bucket string `json:"bucket,omitempty"`
-
-	// Region is the region the bucket lives in, part of every signature.
-	// Default: us-east-1.
-	Region string `json:"region,omitempty"`
+	// Access names the bucket, the key prefix and the credentials, as for
+	// the s3 transport: give both the same bucket and prefix.
+	Access
 
 	// Endpoint is the store's URL with scheme, such as
 	// http://127.0.0.1:7070 or https://s3.eu-west-1.amazonaws.com (this
 	// handler talks to the store itself, not through reverse_proxy).
 	// Default: AWS's endpoint for the region.
 	Endpoint string `json:"endpoint,omitempty"`
-
-	// Addressing is "path" (endpoint/bucket/key, the default) or "virtual"
-	// (bucket.endpoint/key), as for the s3 transport.
-	Addressing string `json:"addressing,omitempty"`
-
-	// Prefix is a key prefix inside the bucket, with the s3 transport's
-	// meaning: the request path /a/b.txt is the key Prefix + "a/b.txt".
-	Prefix string `json:"prefix,omitempty"`
-
-	// AccessKeyID is the access key the handler signs with, with the s3
-	// transport's placeholders and default (AWS_ACCESS_KEY_ID).
-	AccessKeyID string `json:"access_key_id,omitempty"`
-
-	// SecretAccessKey is the secret of the access key, with the same
-	// placeholders. Default: AWS_SECRET_ACCESS_KEY.
-	SecretAccessKey string `json:"secret_access_key,omitempty"`
-
-	// SessionToken is the session token of temporary credentials. Default:
-	// AWS_SESSION_TOKEN when the access key also came from the environment.
-	SessionToken string `json:"session_token,omitempty"`
 
 	// Expire is how long an unfinished upload lives after its last write.
 	// Past it the upload is refused as not found, its multipart upload is
@@ -119,19 +96,15 @@ func (Resumable) CaddyModule() caddy.ModuleInfo {
 // Provision connects to the bucket and builds the tus handler.
 func (h *Resumable) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
-	if h.Region == "" {
-		h.Region = "us-east-1"
-	}
-	h.Prefix = keyPrefix(h.Prefix)
+	creds, err := h.Access.provision()
 	h.keys = tusKeys{prefix: h.Prefix}
-	creds, err := resolveCredentials(h.AccessKeyID, h.SecretAccessKey, h.SessionToken)
 	if err != nil {
 		return fmt.Errorf("valet_s3_resumable: %w", err)
 	}
 	h.http = http.DefaultTransport.(*http.Transport).Clone()
 	opts := s3.Options{
 		Region:       h.Region,
-		UsePathStyle: h.Addressing != "virtual",
+		UsePathStyle: !h.virtual(),
 		Credentials:  awscreds.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken),
 		HTTPClient:   &http.Client{Transport: h.http},
 		// Checksums only where S3 requires them (DeleteObjects): not every
@@ -176,22 +149,14 @@ func (h *Resumable) Provision(ctx caddy.Context) error {
 
 // Validate checks the configuration.
 func (h *Resumable) Validate() error {
-	if err := validBucket(h.Bucket); err != nil {
+	if err := h.Access.validate(); err != nil {
 		return fmt.Errorf("valet_s3_resumable: %w", err)
-	}
-	switch h.Addressing {
-	case "", "path", "virtual":
-	default:
-		return fmt.Errorf("valet_s3_resumable: addressing must be path or virtual, not %q", h.Addressing)
 	}
 	if h.Endpoint != "" {
 		u, err := url.Parse(h.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 			return fmt.Errorf("valet_s3_resumable: endpoint %q must be a URL like https://host[:port], without a path", h.Endpoint)
 		}
-	}
-	if err := validPrefix(h.Prefix); err != nil {
-		return fmt.Errorf("valet_s3_resumable: %w", err)
 	}
 	if h.Expire < 0 || h.MaxBytes < 0 {
 		return fmt.Errorf("valet_s3_resumable: expire and max_bytes must not be negative")

@@ -44,41 +44,32 @@ func (h *Resumable) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	for d.NextBlock(0) {
 		name := d.Val()
-		var target *string
-		switch name {
-		case "bucket":
-			target = &h.Bucket
-		case "region":
-			target = &h.Region
-		case "endpoint":
-			target = &h.Endpoint
-		case "addressing":
-			target = &h.Addressing
-		case "prefix":
-			target = &h.Prefix
-		case "access_key_id":
-			target = &h.AccessKeyID
-		case "secret_access_key":
-			target = &h.SecretAccessKey
-		case "session_token":
-			target = &h.SessionToken
-		case "temp_dir":
-			target = &h.TempDir
-		case "expire":
+		switch target := h.Access.option(name); {
+		case target != nil:
+			if err := stringOption(d, "valet_s3_resumable", name, target); err != nil {
+				return err
+			}
+		case name == "endpoint":
+			if err := stringOption(d, "valet_s3_resumable", name, &h.Endpoint); err != nil {
+				return err
+			}
+		case name == "temp_dir":
+			if err := stringOption(d, "valet_s3_resumable", name, &h.TempDir); err != nil {
+				return err
+			}
+		case name == "expire":
 			dur, err := valetstore.DurationArg(d)
 			if err != nil {
 				return err
 			}
 			h.Expire = dur
-			continue
-		case "max_bytes":
+		case name == "max_bytes":
 			n, err := valetstore.SizeArg(d)
 			if err != nil {
 				return err
 			}
 			h.MaxBytes = n
-			continue
-		case "redis":
+		case name == "redis":
 			if d.NextArg() {
 				return d.ArgErr()
 			}
@@ -86,15 +77,8 @@ func (h *Resumable) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := h.Redis.UnmarshalBlock(d, 1); err != nil {
 				return err
 			}
-			continue
 		default:
 			return d.Errf("unrecognized valet_s3_resumable option '%s'", name)
-		}
-		if *target != "" {
-			return d.Errf("valet_s3_resumable option '%s' given twice", name)
-		}
-		if !d.AllArgs(target) {
-			return d.ArgErr()
 		}
 	}
 	return nil

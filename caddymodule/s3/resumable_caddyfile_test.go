@@ -71,18 +71,18 @@ func TestResumableCaddyfileRefusesMistakes(t *testing.T) {
 
 func TestResumableValidate(t *testing.T) {
 	for _, h := range []Resumable{
-		{Bucket: "ab"},
-		{Bucket: "photos", Addressing: "dns"},
-		{Bucket: "photos", Endpoint: "127.0.0.1:7070"},
-		{Bucket: "photos", Endpoint: "http://127.0.0.1:7070/base"},
-		{Bucket: "photos", Prefix: "a/../b"},
-		{Bucket: "photos", Expire: -1},
+		{Access: Access{Bucket: "ab"}},
+		{Access: Access{Bucket: "photos", Addressing: "dns"}},
+		{Access: Access{Bucket: "photos"}, Endpoint: "127.0.0.1:7070"},
+		{Access: Access{Bucket: "photos"}, Endpoint: "http://127.0.0.1:7070/base"},
+		{Access: Access{Bucket: "photos", Prefix: "a/../b"}},
+		{Access: Access{Bucket: "photos"}, Expire: -1},
 	} {
 		if err := h.Validate(); err == nil {
 			t.Errorf("%+v validated", h)
 		}
 	}
-	ok := Resumable{Bucket: "photos", Endpoint: "https://s3.eu-west-1.amazonaws.com", Prefix: "a/b"}
+	ok := Resumable{Access: Access{Bucket: "photos", Prefix: "a/b"}, Endpoint: "https://s3.eu-west-1.amazonaws.com"}
 	if err := ok.Validate(); err != nil {
 		t.Errorf("valid config refused: %v", err)
 	}
