@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,6 +101,14 @@ func TestS3ResumableE2E(t *testing.T) {
 			t.Fatalf("Location %q", loc)
 		}
 		b.settled(t, "/up/b/named.bin", string(data))
+	})
+
+	t.Run("a deferred length, declared with the last PATCH", func(t *testing.T) {
+		tok := mint(t, tusGrant("/up/l/", 0), g.keys.hs)
+		expectReason(t, "create", g.create(t, "/up/l/f.bin", tok, -1), 201, "")
+		expectReason(t, "less than a part", g.patch(t, "/up/l/f.bin", tok, 0, []byte("hello ")), 204, "")
+		expectReason(t, "the rest, with the length", g.patch(t, "/up/l/f.bin", tok, 6, []byte("world"), "Upload-Length", "11"), 204, "")
+		b.settled(t, "/up/l/f.bin", "hello world")
 	})
 
 	t.Run("another jti with the same scope cannot touch the upload", func(t *testing.T) {
@@ -219,4 +228,26 @@ func TestS3ResumableExpires(t *testing.T) {
 		t.Fatal("an expired upload still answers")
 	}
 	b.settled(t, "/up/f.bin", "")
+}
+
+// TestS3ResumableLogsNoErrors: a completion, a cancel and a refusal at
+// completion leave no error in the gateway's log (an abort of a completed
+// multipart upload, say).
+func TestS3ResumableLogsNoErrors(t *testing.T) {
+	store := startVersity(t, s3Bucket)
+	b := newBucketClient(store)
+	g := startS3TusGateway(t, store, newKeys(t), "", "")
+	tok := mint(t, tusGrant("/up/", 0), g.keys.hs)
+	expectReason(t, "create", g.create(t, "/up/a.bin", tok, 3), 201, "")
+	expectReason(t, "complete", g.patch(t, "/up/a.bin", tok, 0, []byte("abc")), 204, "")
+	expectReason(t, "create", g.create(t, "/up/b.bin", tok, 3), 201, "")
+	resp, _ := g.tus(t, "DELETE", "/up/b.bin", tok, nil)
+	expectReason(t, "cancel", resp, 204, "")
+	expectReason(t, "create", g.create(t, "/up/c.bin", tok, 3), 201, "")
+	b.put(t, s3TusPrefix+"up/c.bin", "other")
+	expectReason(t, "complete over another", g.patch(t, "/up/c.bin", tok, 0, []byte("abc")), 412, "exists")
+	b.settled(t, "/up/c.bin", "other")
+	if logs := g.Logs(); strings.Contains(logs, `"level":"error"`) {
+		t.Fatalf("errors in the gateway's log:\n%s", logs)
+	}
 }
