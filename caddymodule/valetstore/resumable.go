@@ -1,12 +1,9 @@
 package valetstore
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,22 +48,13 @@ type Resumable struct {
 	// the locks live in this process: one gateway per Dir.
 	Redis *RedisLocker `json:"redis,omitempty"`
 
-	store  filestore.FileStore
-	locker tusd.Locker
 	tus    *Tus
-	expire time.Duration
 	logger *zap.Logger
-	site   *Store
 }
 
 // provision builds the tus handler around the file store and the locker.
 func (rs *Resumable) provision(ctx caddy.Context, s *Store) error {
 	rs.logger = s.logger.Named("resumable")
-	rs.site = s
-	rs.expire = time.Duration(rs.Expire)
-	if rs.expire == 0 {
-		rs.expire = DefaultExpire
-	}
 	dir := caddy.NewReplacer().ReplaceKnown(rs.Dir, "")
 	if dir == "" {
 		sum := sha256.Sum256([]byte(s.Root))
@@ -86,16 +74,14 @@ func (rs *Resumable) provision(ctx caddy.Context, s *Store) error {
 		return fmt.Errorf("resumable dir %s must be outside the root %s", dir, s.Root)
 	}
 	rs.Dir = dir
-	rs.store = filestore.New(dir)
+	var locker tusd.Locker = memorylocker.New()
 	if rs.Redis != nil {
-		rs.locker = rs.Redis.Locker(rs.logger)
-	} else {
-		rs.locker = memorylocker.New()
+		locker = rs.Redis.Locker(rs.logger)
 	}
 	rs.tus, err = NewTus(TusConfig{
-		Backend:      rs,
-		Locker:       rs.locker,
-		Expire:       rs.expire,
+		Backend:      &dirBackend{dir: dir, store: filestore.New(dir), site: s},
+		Locker:       locker,
+		Expire:       time.Duration(rs.Expire),
 		MaxBytes:     s.MaxBytes,
 		ContentTypes: s.ContentTypes,
 		NoOverwrite:  s.NoOverwrite,
@@ -146,79 +132,3 @@ func UploadID(jti, rel string) string {
 	sum := sha256.Sum256([]byte("valet-tus\x00" + jti + "\x00" + rel))
 	return hex.EncodeToString(sum[:16])
 }
-
-// The directory backend (TusBackend): an upload is the file <dir>/<id>
-// with its <id>.info, finished by moving it into the root like a PUT.
-
-// UseIn implements TusBackend.
-func (rs *Resumable) UseIn(c *tusd.StoreComposer) { rs.store.UseIn(c) }
-
-// NewID implements TusBackend.
-func (rs *Resumable) NewID(jti, rel string) string { return UploadID(jti, rel) }
-
-// Find implements TusBackend: the id follows from the token and the path.
-func (rs *Resumable) Find(_ context.Context, jti, rel string) (string, bool) {
-	return UploadID(jti, rel), true
-}
-
-// Check implements TusBackend with the checks of a PUT.
-func (rs *Resumable) Check(_ context.Context, rel string, overwrite bool) (Reason, error) {
-	return rs.site.precheck(target{rel: rel, parts: strings.Split(rel, "/")}, conditions{overwrite: overwrite})
-}
-
-// Finish implements TusBackend: the data file is placed like a PUT.
-func (rs *Resumable) Finish(_ context.Context, up tusd.FileInfo, rel string, overwrite bool) (string, Reason, error) {
-	o := rs.site.placeFile(up.Storage[filestore.StorageKeyPath], target{rel: rel, parts: strings.Split(rel, "/")}, conditions{overwrite: overwrite})
-	return o.etag, o.reason, o.err
-}
-
-// LastWrite implements TusBackend: its data or its info file.
-func (rs *Resumable) LastWrite(_ context.Context, id string) (time.Time, bool) {
-	var last time.Time
-	found := false
-	for _, p := range []string{filepath.Join(rs.Dir, id), filepath.Join(rs.Dir, id+".info")} {
-		if fi, err := os.Stat(p); err == nil {
-			found = true
-			if fi.ModTime().After(last) {
-				last = fi.ModTime()
-			}
-		}
-	}
-	return last, found
-}
-
-// Terminate implements TusBackend.
-func (rs *Resumable) Terminate(ctx context.Context, id string) error {
-	up, err := rs.store.GetUpload(ctx, id)
-	if err != nil {
-		// the info file without its data (a crash mid-completion)
-		os.Remove(filepath.Join(rs.Dir, id+".info"))
-		return nil
-	}
-	return rs.store.AsTerminatableUpload(up).Terminate(ctx)
-}
-
-// Unfinished implements TusBackend: every .info file, and data whose info
-// file was never written (a crash at creation) is removed when stale.
-func (rs *Resumable) Unfinished(_ context.Context, staleBefore time.Time) ([]string, error) {
-	entries, err := os.ReadDir(rs.Dir)
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for _, e := range entries {
-		id, ok := strings.CutSuffix(e.Name(), ".info")
-		if ok {
-			ids = append(ids, id)
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(rs.Dir, e.Name()+".info")); errors.Is(err, fs.ErrNotExist) {
-			if last, found := rs.LastWrite(context.Background(), e.Name()); found && last.Before(staleBefore) {
-				os.Remove(filepath.Join(rs.Dir, e.Name()))
-			}
-		}
-	}
-	return ids, nil
-}
-
-var _ TusBackend = (*Resumable)(nil)

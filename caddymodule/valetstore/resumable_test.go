@@ -62,7 +62,7 @@ func TestUploadIDBinding(t *testing.T) {
 // info file, and nothing younger.
 func TestSweepRemovesExpired(t *testing.T) {
 	dir := t.TempDir()
-	rs := &Resumable{Dir: dir, store: filestore.New(dir)}
+	rs := &dirBackend{dir: dir, store: filestore.New(dir)}
 	tus := &Tus{cfg: TusConfig{Backend: rs, Locker: memorylocker.New(), Expire: time.Hour}, logger: zap.NewNop()}
 	old := time.Now().Add(-2 * time.Hour)
 	write := func(name, content string, mtime time.Time) {
