@@ -3,11 +3,8 @@ package integration
 import (
 	"bytes"
 	"crypto/rand"
-	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -37,31 +34,10 @@ func TestResumableUploadE2E(t *testing.T) {
 		data := randomBytes(t, 3<<20)
 		c := tusGrant("/up/a/", 0)
 		tok := mint(t, c, g.keys.hs)
-		resp := g.create(t, "/up/a/video.bin", tok, int64(len(data)), "Upload-Metadata", "filetype dmlkZW8vbXA0")
-		expectReason(t, "create", resp, 201, "")
-		if loc := resp.Header.Get("Location"); loc != "/up/a/video.bin" {
-			t.Fatalf("Location %q, want the destination's own path", loc)
-		}
-		if resp.Header.Get("Upload-Expires") == "" {
-			t.Fatal("no Upload-Expires on creation")
-		}
-		resp = g.patch(t, "/up/a/video.bin", tok, 0, data[:1<<20])
-		expectReason(t, "first chunk", resp, 204, "")
-		if resp.Header.Get("Upload-Offset") != strconv.Itoa(1<<20) {
-			t.Fatalf("Upload-Offset %q", resp.Header.Get("Upload-Offset"))
-		}
+		startUpload(t, g, "/up/a/video.bin", tok, data, 1<<20)
 
 		// Cut the connection 300 KiB into a 1 MiB chunk.
-		conn, err := net.Dial("tcp", g.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(conn, "PATCH /up/a/video.bin?vk=%s HTTP/1.1\r\nHost: %s\r\nTus-Resumable: 1.0.0\r\n"+
-			"Content-Type: application/offset+octet-stream\r\nUpload-Offset: %d\r\nContent-Length: %d\r\n\r\n",
-			tok, g.addr, 1<<20, 1<<20)
-		conn.Write(data[1<<20 : 1<<20+300<<10])
-		time.Sleep(200 * time.Millisecond)
-		conn.Close()
+		cutPatch(t, g.addr, "/up/a/video.bin", tok, 1<<20, 1<<20, data[1<<20:1<<20+300<<10])
 
 		var off int64
 		eventually(t, 10*time.Second, func() bool {
@@ -76,7 +52,7 @@ func TestResumableUploadE2E(t *testing.T) {
 		}
 		noPartials(t, root)
 
-		resp = g.patch(t, "/up/a/video.bin", tok, off, data[off:])
+		resp := g.patch(t, "/up/a/video.bin", tok, off, data[off:])
 		expectReason(t, "last chunk", resp, 204, "")
 		if resp.Header.Get("ETag") == "" {
 			t.Fatal("no ETag on completion")
@@ -113,54 +89,14 @@ func TestResumableUploadE2E(t *testing.T) {
 
 	t.Run("another jti with the same scope cannot touch the upload", func(t *testing.T) {
 		before := testenv.Tree(t, root)
-		a := mint(t, tusGrant("/up/c/", 0), g.keys.hs)
-		b := mint(t, tusGrant("/up/c/", 0), g.keys.hs)
-		expectReason(t, "create", g.create(t, "/up/c/f.bin", a, 10), 201, "")
-		expectReason(t, "A writes", g.patch(t, "/up/c/f.bin", a, 0, []byte("12345")), 204, "")
-		resp, _ := g.tus(t, "HEAD", "/up/c/f.bin", b, nil)
-		expectReason(t, "B HEAD", resp, 404, "not_found")
-		expectReason(t, "B PATCH", g.patch(t, "/up/c/f.bin", b, 5, []byte("67890")), 404, "not_found")
-		resp, _ = g.tus(t, "DELETE", "/up/c/f.bin", b, nil)
-		expectReason(t, "B DELETE", resp, 404, "not_found")
-		if off := g.offset(t, "/up/c/f.bin", a); off != 5 {
-			t.Fatalf("A's upload after B's attempts: offset %d, want 5", off)
-		}
-		resp, _ = g.tus(t, "DELETE", "/up/c/f.bin", a, nil)
-		expectReason(t, "A DELETE", resp, 204, "")
-		if g.offset(t, "/up/c/f.bin", a) != -1 {
-			t.Fatal("terminated upload still there")
-		}
+		checkJTIBinding(t, g, "/up/c/f.bin")
 		testenv.SameTree(t, root, before)
 		g.noUploads(t)
 	})
 
 	t.Run("maxb bounds Upload-Length and the bytes received", func(t *testing.T) {
 		before := testenv.Tree(t, root)
-		tok := mint(t, tusGrant("/up/d/", 1000), g.keys.hs)
-		expectReason(t, "Upload-Length over maxb", g.create(t, "/up/d/f.bin", tok, 1001), 413, "too_large")
-
-		expectReason(t, "deferred", g.create(t, "/up/d/f.bin", tok, -1), 201, "")
-		expectReason(t, "within", g.patch(t, "/up/d/f.bin", tok, 0, randomBytes(t, 600)), 204, "")
-		expectReason(t, "declared over maxb", g.patch(t, "/up/d/f.bin", tok, 600, randomBytes(t, 10), "Upload-Length", "1001"), 413, "too_large")
-		if g.offset(t, "/up/d/f.bin", tok) != -1 {
-			t.Fatal("an upload past maxb was kept")
-		}
-
-		expectReason(t, "deferred again", g.create(t, "/up/d/f.bin", tok, -1), 201, "")
-		expectReason(t, "Content-Length over maxb", g.patch(t, "/up/d/f.bin", tok, 0, randomBytes(t, 1001)), 413, "too_large")
-
-		// A creation that carries a body, deferred length, chunked: counted too.
-		resp, _ := do(t, "POST", "http://"+g.addr+"/up/d/f.bin?vk="+tok, bytes.NewReader(randomBytes(t, 5000)), -1,
-			"Tus-Resumable", "1.0.0", "Content-Type", "application/offset+octet-stream", "Upload-Defer-Length", "1")
-		expectReason(t, "creation with a chunked body over maxb", resp, 413, "too_large")
-		eventually(t, 5*time.Second, func() bool { return g.offset(t, "/up/d/f.bin", tok) == -1 }, "the upload is discarded")
-
-		// A chunked body announces nothing: the bytes are counted.
-		expectReason(t, "deferred, chunked", g.create(t, "/up/d/f.bin", tok, -1), 201, "")
-		resp, _ = do(t, "PATCH", "http://"+g.addr+"/up/d/f.bin?vk="+tok, bytes.NewReader(randomBytes(t, 5000)), -1,
-			"Tus-Resumable", "1.0.0", "Content-Type", "application/offset+octet-stream", "Upload-Offset", "0")
-		expectReason(t, "chunked body over maxb", resp, 413, "too_large")
-		eventually(t, 5*time.Second, func() bool { return g.offset(t, "/up/d/f.bin", tok) == -1 }, "the upload is discarded")
+		checkMaxBytes(t, g, "/up/d/f.bin")
 		testenv.SameTree(t, root, before)
 		g.noUploads(t)
 	})

@@ -28,49 +28,28 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	for d.NextBlock(0) {
 		name := d.Val()
-		var target *string
-		switch name {
-		case "bucket":
-			target = &t.Bucket
-		case "region":
-			target = &t.Region
-		case "endpoint":
-			target = &t.Endpoint
-		case "addressing":
-			target = &t.Addressing
-		case "prefix":
-			target = &t.Prefix
-		case "access_key_id":
-			target = &t.AccessKeyID
-		case "secret_access_key":
-			target = &t.SecretAccessKey
-		case "session_token":
-			target = &t.SessionToken
-		case "listing":
+		switch target := t.Access.option(name); {
+		case target != nil:
+			if err := stringOption(d, "s3 transport", name, target); err != nil {
+				return err
+			}
+		case name == "endpoint":
+			if err := stringOption(d, "s3 transport", name, &t.Endpoint); err != nil {
+				return err
+			}
+		case name == "listing":
 			if d.NextArg() {
 				return d.ArgErr()
 			}
 			t.Listing = true
-			continue
-		case "http":
+		case name == "http":
 			ht := new(reverseproxy.HTTPTransport)
 			if err := ht.UnmarshalCaddyfile(d.NewFromNextSegment()); err != nil {
 				return err
 			}
 			t.HTTP = ht
-			continue
 		default:
 			return d.Errf("unrecognized s3 transport option '%s'", name)
-		}
-		if *target != "" {
-			return d.Errf("s3 transport option '%s' given twice", name)
-		}
-		if !d.NextArg() {
-			return d.ArgErr()
-		}
-		*target = d.Val()
-		if d.NextArg() {
-			return d.ArgErr()
 		}
 	}
 	return nil

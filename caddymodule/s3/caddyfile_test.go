@@ -77,19 +77,19 @@ func TestCaddyfileRefusesMistakes(t *testing.T) {
 
 func TestValidateRefusesBadConfig(t *testing.T) {
 	for _, tr := range []Transport{
-		{Bucket: "ab"},
-		{Bucket: "Photos"},
-		{Bucket: "-photos"},
-		{Bucket: "photos", Addressing: "dns"},
-		{Bucket: "photos", Endpoint: "https://s3.example"},
-		{Bucket: "photos", Prefix: "a/../b/"},
-		{Bucket: "photos", Prefix: "a//b/"},
+		{Access: Access{Bucket: "ab"}},
+		{Access: Access{Bucket: "Photos"}},
+		{Access: Access{Bucket: "-photos"}},
+		{Access: Access{Bucket: "photos", Addressing: "dns"}},
+		{Access: Access{Bucket: "photos"}, Endpoint: "https://s3.example"},
+		{Access: Access{Bucket: "photos", Prefix: "a/../b/"}},
+		{Access: Access{Bucket: "photos", Prefix: "a//b/"}},
 	} {
 		if err := tr.Validate(); err == nil {
 			t.Errorf("%+v accepted", tr)
 		}
 	}
-	ok := Transport{Bucket: "photos", Prefix: "tenants/a/", Addressing: "virtual", Endpoint: "s3.example:9000"}
+	ok := Transport{Access: Access{Bucket: "photos", Prefix: "tenants/a/", Addressing: "virtual"}, Endpoint: "s3.example:9000"}
 	if err := ok.Validate(); err != nil {
 		t.Errorf("valid config refused: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/valetkey/caddy-valet/caddymodule/grant"
 	"github.com/valetkey/caddy-valet/caddymodule/token"
+	"github.com/valetkey/caddy-valet/caddymodule/valetstore"
 )
 
 // Headers a client may send on to the bucket, per operation. Everything
@@ -43,6 +44,7 @@ const (
 type refusal struct {
 	status int
 	msg    string
+	reason string // for the Valet-Reason header, when it is a store reason
 }
 
 func refuse(status int, format string, args ...any) *refusal {
@@ -62,6 +64,11 @@ func (t *Transport) outbound(r *http.Request) (*http.Request, operation, *refusa
 	path, ok := judgedPath(r.URL.Path)
 	if !ok {
 		return nil, 0, refuse(http.StatusBadRequest, "path is not canonical")
+	}
+	if reservedPath(path) {
+		rf := refuse(valetstore.ReservedName.Status(), "%s", valetstore.ReservedName)
+		rf.reason = string(valetstore.ReservedName)
+		return nil, 0, rf
 	}
 	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
@@ -137,7 +144,7 @@ func (t *Transport) outbound(r *http.Request) (*http.Request, operation, *refusa
 	}
 
 	objectPath := "/" + key
-	if !t.virtual {
+	if !t.virtual() {
 		objectPath = strings.TrimSuffix("/"+t.Bucket+objectPath, "/") // /bucket for a listing
 	}
 	out.URL = &url.URL{
@@ -152,7 +159,7 @@ func (t *Transport) outbound(r *http.Request) (*http.Request, operation, *refusa
 	if out.Host == "" {
 		out.Host = withoutDefaultPort(out.URL)
 	}
-	if t.virtual {
+	if t.virtual() {
 		out.Host = t.Bucket + "." + out.Host
 	}
 	out.Header.Set("User-Agent", "caddy-valet")
@@ -236,3 +243,10 @@ func withoutDefaultPort(u *url.URL) string {
 // length in parts.
 const LengthRequiredMessage = "an upload needs a Content-Length; for a body of unknown length " +
 	"use a resumable (tus) upload where the site offers one (docs/uploads.md)"
+
+// reservedPath reports whether a path has a segment starting with ".valet-",
+// the names the gateway keeps for itself (a resumable upload's state lives
+// under <prefix>.valet-tus/): no client reaches them, as with valet_store.
+func reservedPath(path string) bool {
+	return strings.Contains(path, "/"+valetstore.TempPrefix)
+}

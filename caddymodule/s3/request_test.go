@@ -20,7 +20,7 @@ import (
 
 func testTransport(virtual bool) *Transport {
 	return &Transport{
-		Bucket: "photos", Region: "eu-west-1", Prefix: "tenant/", Listing: true, virtual: virtual,
+		Access: Access{Bucket: "photos", Region: "eu-west-1", Prefix: "tenant/", Addressing: map[bool]string{true: "virtual"}[virtual]}, Listing: true,
 		HTTP:   new(reverseproxy.HTTPTransport),
 		creds:  credentials.Credentials{AccessKeyID: "AK", SecretAccessKey: "SK", SessionToken: "ST"},
 		signer: newSigner(),
@@ -174,5 +174,32 @@ func TestHostWithoutDefaultPort(t *testing.T) {
 		if got := withoutDefaultPort(&url.URL{Scheme: c.scheme, Host: c.host}); got != c.want {
 			t.Errorf("%s://%s: %q, want %q", c.scheme, c.host, got, c.want)
 		}
+	}
+}
+
+// The state of resumable uploads lives under <prefix>.valet-tus/: no
+// client request reaches a ".valet-" segment, by any method.
+func TestOutboundRefusesReservedNames(t *testing.T) {
+	tr := testTransport(false)
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/.valet-tus/0123/a.bin.info"},
+		{"GET", "/.valet-tus/"},
+		{"PUT", "/a/.valet-tus/x"},
+		{"DELETE", "/.valet-tus/objects/x"},
+		{"HEAD", "/a/.valet-x"},
+	} {
+		_, _, rf := tr.outbound(proxied(c.method, c.path, "", strings.NewReader("")))
+		if rf == nil || rf.status != 403 || rf.reason != "reserved_name" || rf.msg != "reserved_name" {
+			t.Errorf("%s %s: %+v, want 403 reserved_name", c.method, c.path, rf)
+		}
+	}
+	for _, p := range []string{"/a/x.valet-tus", "/valet-tus/a", "/a/..valet-x"} {
+		if _, _, rf := tr.outbound(proxied("GET", p, "", nil)); rf != nil && rf.reason != "" {
+			t.Errorf("GET %s refused as reserved", p)
+		}
+	}
+	res, _ := tr.RoundTrip(proxied("GET", "/.valet-tus/x", "", nil))
+	if res.StatusCode != 403 || res.Header.Get("Valet-Reason") != "reserved_name" {
+		t.Errorf("RoundTrip: %d %q", res.StatusCode, res.Header.Get("Valet-Reason"))
 	}
 }

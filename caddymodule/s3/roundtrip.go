@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+
+	"github.com/valetkey/caddy-valet/caddymodule/valetstore"
 )
 
 // RoundTrip sends r to the bucket as a signed S3 request and turns the
@@ -17,7 +19,11 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if rf != nil {
 		t.logger.Debug("refused before reaching the bucket",
 			zap.String("method", r.Method), zap.Int("status", rf.status), zap.String("reason", rf.msg))
-		return textResponse(r, rf.status, rf.msg), nil
+		res := textResponse(r, rf.status, rf.msg)
+		if rf.reason != "" {
+			res.Header.Set(valetstore.ReasonHeader, rf.reason)
+		}
+		return res, nil
 	}
 	res, err := t.HTTP.RoundTrip(out)
 	if err != nil {

@@ -31,40 +31,13 @@ func init() {
 // Only plain object GET, HEAD, PUT and DELETE reach the bucket, plus a
 // prefix listing (ListObjectsV2, rendered as JSON) when Listing is on.
 type Transport struct {
-	// Bucket is the name of the bucket to front. Required.
-	Bucket string `json:"bucket,omitempty"`
-
-	// Region is the region the bucket lives in, part of every signature.
-	// Default: us-east-1.
-	Region string `json:"region,omitempty"`
+	// Access names the bucket, the key prefix and the credentials.
+	Access
 
 	// Endpoint is the host name (with an optional port) the store expects
 	// in the Host header, such as s3.eu-west-1.amazonaws.com. Default: the
 	// upstream address reverse_proxy dials, without a default port.
 	Endpoint string `json:"endpoint,omitempty"`
-
-	// Addressing is "path" (https://endpoint/bucket/key, the default) or
-	// "virtual" (https://bucket.endpoint/key).
-	Addressing string `json:"addressing,omitempty"`
-
-	// Prefix is a key prefix inside the bucket: the request path /a/b.txt
-	// maps to the key Prefix + "a/b.txt". A trailing slash is added when
-	// missing, so a client can never reach a sibling prefix.
-	Prefix string `json:"prefix,omitempty"`
-
-	// AccessKeyID is the access key the gateway signs with. Placeholders
-	// such as {env.S3_ACCESS_KEY} or {file./run/secrets/key} are resolved
-	// at provision time. Default: the AWS_ACCESS_KEY_ID environment variable.
-	AccessKeyID string `json:"access_key_id,omitempty"`
-
-	// SecretAccessKey is the secret of the access key, with the same
-	// placeholders. Default: the AWS_SECRET_ACCESS_KEY environment variable.
-	SecretAccessKey string `json:"secret_access_key,omitempty"`
-
-	// SessionToken is the session token of temporary credentials, sent as
-	// X-Amz-Security-Token. Default: AWS_SESSION_TOKEN when the access key
-	// also came from the environment.
-	SessionToken string `json:"session_token,omitempty"`
 
 	// Listing lets a GET on a path ending in "/" list the objects and
 	// sub-prefixes directly below it, as JSON. Behind the valet gate the
@@ -76,10 +49,9 @@ type Transport struct {
 	// off unless set here, so objects arrive byte for byte.
 	HTTP *reverseproxy.HTTPTransport `json:"http,omitempty"`
 
-	creds   credentials.Credentials
-	signer  *sigv4.Signer
-	logger  *zap.Logger
-	virtual bool
+	creds  credentials.Credentials
+	signer *sigv4.Signer
+	logger *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -93,16 +65,7 @@ func (Transport) CaddyModule() caddy.ModuleInfo {
 // Provision resolves credentials and sets up the HTTP transport.
 func (t *Transport) Provision(ctx caddy.Context) error {
 	t.logger = ctx.Logger()
-	if t.Region == "" {
-		t.Region = "us-east-1"
-	}
-	t.virtual = t.Addressing == "virtual"
-	if p := strings.Trim(t.Prefix, "/"); p != "" {
-		t.Prefix = p + "/"
-	} else {
-		t.Prefix = ""
-	}
-	creds, err := resolveCredentials(t.AccessKeyID, t.SecretAccessKey, t.SessionToken)
+	creds, err := t.Access.provision()
 	if err != nil {
 		return err
 	}
@@ -171,21 +134,11 @@ func resolveCredentials(accessKey, secret, session string) (credentials.Credenti
 
 // Validate checks the configuration.
 func (t *Transport) Validate() error {
-	if err := validBucket(t.Bucket); err != nil {
+	if err := t.Access.validate(); err != nil {
 		return fmt.Errorf("s3 transport: %w", err)
-	}
-	switch t.Addressing {
-	case "", "path", "virtual":
-	default:
-		return fmt.Errorf("s3 transport: addressing must be path or virtual, not %q", t.Addressing)
 	}
 	if strings.ContainsAny(t.Endpoint, "/@ ") {
 		return fmt.Errorf("s3 transport: endpoint %q must be a host name with an optional port, without scheme or path", t.Endpoint)
-	}
-	if t.Prefix != "" {
-		if _, ok := judgedPath("/" + t.Prefix); !ok {
-			return fmt.Errorf("s3 transport: prefix %q must be a clean key prefix (no dot segments, //, %% or control characters)", t.Prefix)
-		}
 	}
 	return nil
 }

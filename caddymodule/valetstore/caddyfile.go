@@ -60,15 +60,11 @@ func (s *Store) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 		case "max_bytes":
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
+			n, err := SizeArg(d)
+			if err != nil {
+				return err
 			}
-			n, err := humanize.ParseBytes(v)
-			if err != nil || n > math.MaxInt64 {
-				return d.Errf("max_bytes %q: not a size (like 100MB or 1GiB)", v)
-			}
-			s.MaxBytes = int64(n)
+			s.MaxBytes = n
 		case "content_types":
 			s.ContentTypes = append(s.ContentTypes, d.RemainingArgs()...)
 			if len(s.ContentTypes) == 0 {
@@ -112,45 +108,74 @@ func (rs *Resumable) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 		case "expire":
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
+			dur, err := DurationArg(d)
+			if err != nil {
+				return err
 			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil || dur <= 0 {
-				return d.Errf("expire %q: not a positive duration", v)
-			}
-			rs.Expire = caddy.Duration(dur)
+			rs.Expire = dur
 		case "redis":
 			if d.NextArg() {
 				return d.ArgErr()
 			}
 			rs.Redis = new(RedisLocker)
-			for d.NextBlock(2) {
-				opt := d.Val()
-				if opt == "lock_ttl" {
-					var v string
-					if !d.AllArgs(&v) {
-						return d.ArgErr()
-					}
-					dur, err := caddy.ParseDuration(v)
-					if err != nil || dur <= 0 {
-						return d.Errf("lock_ttl %q: not a positive duration", v)
-					}
-					rs.Redis.LockTTL = caddy.Duration(dur)
-					continue
-				}
-				known, err := rs.Redis.UnmarshalOption(d, opt)
-				if !known {
-					return d.Errf("unknown resumable redis option %q", opt)
-				}
-				if err != nil {
-					return err
-				}
+			if err := rs.Redis.UnmarshalBlock(d, 2); err != nil {
+				return err
 			}
 		default:
 			return d.Errf("unknown resumable subdirective %q", d.Val())
 		}
 	}
 	return nil
+}
+
+// UnmarshalBlock reads a redis block at the given nesting: lock_ttl and
+// the options of the revocation store's redis (redisconf).
+func (rl *RedisLocker) UnmarshalBlock(d *caddyfile.Dispenser, nesting int) error {
+	for d.NextBlock(nesting) {
+		opt := d.Val()
+		if opt == "lock_ttl" {
+			dur, err := DurationArg(d)
+			if err != nil {
+				return err
+			}
+			rl.LockTTL = dur
+			continue
+		}
+		known, err := rl.UnmarshalOption(d, opt)
+		if !known {
+			return d.Errf("unknown resumable redis option %q", opt)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SizeArg reads the one argument of the current option as a byte size
+// (like 100MB or 1GiB).
+func SizeArg(d *caddyfile.Dispenser) (int64, error) {
+	name, v := d.Val(), ""
+	if !d.AllArgs(&v) {
+		return 0, d.ArgErr()
+	}
+	n, err := humanize.ParseBytes(v)
+	if err != nil || n > math.MaxInt64 {
+		return 0, d.Errf("%s %q: not a size (like 100MB or 1GiB)", name, v)
+	}
+	return int64(n), nil
+}
+
+// DurationArg reads the one argument of the current option as a positive
+// duration.
+func DurationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	name, v := d.Val(), ""
+	if !d.AllArgs(&v) {
+		return 0, d.ArgErr()
+	}
+	dur, err := caddy.ParseDuration(v)
+	if err != nil || dur <= 0 {
+		return 0, d.Errf("%s %q: not a positive duration", name, v)
+	}
+	return caddy.Duration(dur), nil
 }

@@ -14,12 +14,17 @@ type limits struct {
 }
 
 func (s *Store) limits(c *token.Claims) limits {
+	return grantLimits(c, s.MaxBytes, s.ContentTypes, s.NoOverwrite)
+}
+
+// grantLimits are the token's limits tightened by a site's own.
+func grantLimits(c *token.Claims, maxBytes int64, types []string, noOverwrite bool) limits {
 	l := limits{
-		maxBytes:  tighter(s.MaxBytes, c.MaxBytes),
-		overwrite: c.Overwrite && !s.NoOverwrite,
+		maxBytes:  tighter(maxBytes, c.MaxBytes),
+		overwrite: c.Overwrite && !noOverwrite,
 	}
-	if len(s.ContentTypes) > 0 {
-		l.types = append(l.types, s.ContentTypes)
+	if len(types) > 0 {
+		l.types = append(l.types, types)
 	}
 	if len(c.ContentTypes) > 0 {
 		l.types = append(l.types, c.ContentTypes)

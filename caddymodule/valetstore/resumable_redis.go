@@ -47,7 +47,8 @@ type RedisLocker struct {
 // DefaultLockPrefix starts the resumable uploads' keys in Redis.
 const DefaultLockPrefix = "valet:tus:"
 
-func (rl *RedisLocker) provision(logger *zap.Logger) tusd.Locker {
+// Locker starts the client and returns the locker; Close stops it.
+func (rl *RedisLocker) Locker(logger *zap.Logger) tusd.Locker {
 	rl.Options.Provision(DefaultLockPrefix)
 	rl.ttl = time.Duration(rl.LockTTL)
 	if rl.ttl <= 0 {
@@ -61,14 +62,16 @@ func (rl *RedisLocker) provision(logger *zap.Logger) tusd.Locker {
 	return rl
 }
 
-func (rl *RedisLocker) validate() error {
+// Validate checks the configuration.
+func (rl *RedisLocker) Validate() error {
 	if rl.LockTTL < 0 {
 		return fmt.Errorf("redis lock_ttl must not be negative")
 	}
 	return nil
 }
 
-func (rl *RedisLocker) cleanup() {
+// Close stops the client.
+func (rl *RedisLocker) Close() {
 	if rl.sub != nil {
 		rl.sub.Close()
 	}

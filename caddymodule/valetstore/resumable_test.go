@@ -40,14 +40,14 @@ func TestResumableDirOutsideRoot(t *testing.T) {
 
 // An upload's id depends on the token id and the path, nothing else.
 func TestUploadIDBinding(t *testing.T) {
-	a := uploadID("jti-aaaaaaaaaaaaaaaa", "up/f.bin")
-	if a != uploadID("jti-aaaaaaaaaaaaaaaa", "up/f.bin") {
+	a := UploadID("jti-aaaaaaaaaaaaaaaa", "up/f.bin")
+	if a != UploadID("jti-aaaaaaaaaaaaaaaa", "up/f.bin") {
 		t.Fatal("not stable")
 	}
 	for _, other := range []string{
-		uploadID("jti-bbbbbbbbbbbbbbbb", "up/f.bin"),
-		uploadID("jti-aaaaaaaaaaaaaaaa", "up/g.bin"),
-		uploadID("jti-aaaaaaaaaaaaaaaa\x00up", "f.bin"),
+		UploadID("jti-bbbbbbbbbbbbbbbb", "up/f.bin"),
+		UploadID("jti-aaaaaaaaaaaaaaaa", "up/g.bin"),
+		UploadID("jti-aaaaaaaaaaaaaaaa\x00up", "f.bin"),
 	} {
 		if other == a {
 			t.Fatal("two grants share an upload id")
@@ -62,7 +62,8 @@ func TestUploadIDBinding(t *testing.T) {
 // info file, and nothing younger.
 func TestSweepRemovesExpired(t *testing.T) {
 	dir := t.TempDir()
-	rs := &Resumable{Dir: dir, expire: time.Hour, store: filestore.New(dir), locker: memorylocker.New(), logger: zap.NewNop()}
+	rs := &dirBackend{dir: dir, store: filestore.New(dir)}
+	tus := &Tus{cfg: TusConfig{Backend: rs, Locker: memorylocker.New(), Expire: time.Hour}, logger: zap.NewNop()}
 	old := time.Now().Add(-2 * time.Hour)
 	write := func(name, content string, mtime time.Time) {
 		p := filepath.Join(dir, name)
@@ -77,7 +78,7 @@ func TestSweepRemovesExpired(t *testing.T) {
 	write("young", "bytes", time.Now())
 	write("young.info", `{"ID":"young","Size":10}`, old) // written to a minute ago: alive
 	write("fresh-orphan", "bytes", time.Now())
-	rs.sweepOnce(time.Now())
+	tus.sweepOnce(time.Now())
 	var left []string
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {

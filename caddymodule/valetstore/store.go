@@ -118,8 +118,11 @@ func (s *Store) Cleanup() error {
 
 // ServeHTTP stores or deletes the file at the request path.
 func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	tus := s.Resumable != nil && isTus(r)
-	if !tus && r.Method != http.MethodPut && r.Method != http.MethodPost && r.Method != http.MethodDelete {
+	if s.Resumable != nil && IsTus(r) {
+		s.Resumable.tus.ServeHTTP(w, r)
+		return nil
+	}
+	if r.Method != http.MethodPut && r.Method != http.MethodPost && r.Method != http.MethodDelete {
 		return next.ServeHTTP(w, r)
 	}
 	// Without the gate's grant there is no scope and no limit to enforce;
@@ -130,10 +133,6 @@ func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		s.logger.Error("refusing a write that did not pass the valet gate; put valet before valet_store",
 			zap.String("method", r.Method), zap.String("path", r.URL.Path))
 		refuse(w, Ungated.Status(), string(Ungated))
-		return nil
-	}
-	if tus {
-		s.serveTus(w, r, claims)
 		return nil
 	}
 	target, reason := s.target(r)
@@ -165,20 +164,7 @@ type outcome struct {
 
 func (s *Store) respond(w http.ResponseWriter, r *http.Request, o outcome) {
 	if o.reason != "" {
-		log := s.logger.Debug
-		if o.reason == StoreError || o.reason == StorageFull {
-			log = s.logger.Error
-		}
-		log("write refused", zap.String("method", r.Method), zap.String("path", r.URL.Path),
-			zap.String("reason", string(o.reason)), zap.Error(o.err))
-		// Close an HTTP/1 connection whose body we refuse: otherwise Go's
-		// server (seeing Caddy's body wrapper, not its own) reads up to
-		// 256 KiB more before answering, and answers Expect: 100-continue
-		// with a 100 that invites the whole body.
-		if r.ProtoMajor == 1 && r.ContentLength != 0 {
-			w.Header().Set("Connection", "close")
-		}
-		refuse(w, o.reason.Status(), string(o.reason))
+		refuseWrite(s.logger, w, r, o.reason, o.err)
 		return
 	}
 	if o.etag != "" {
@@ -198,3 +184,21 @@ var (
 	_ caddy.CleanerUpper          = (*Store)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Store)(nil)
 )
+
+// refuseWrite logs a refused write and answers it.
+func refuseWrite(logger *zap.Logger, w http.ResponseWriter, r *http.Request, reason Reason, err error) {
+	log := logger.Debug
+	if reason == StoreError || reason == StorageFull {
+		log = logger.Error
+	}
+	log("write refused", zap.String("method", r.Method), zap.String("path", r.URL.Path),
+		zap.String("reason", string(reason)), zap.Error(err))
+	// Close an HTTP/1 connection whose body we refuse: otherwise Go's
+	// server (seeing Caddy's body wrapper, not its own) reads up to
+	// 256 KiB more before answering, and answers Expect: 100-continue
+	// with a 100 that invites the whole body.
+	if r.ProtoMajor == 1 && r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
+	refuse(w, reason.Status(), string(reason))
+}
