@@ -11,6 +11,7 @@ import (
 	tusd "github.com/tus/tusd/v2/pkg/handler"
 	"go.uber.org/zap"
 
+	"github.com/valetkey/caddy-valet/caddymodule/grant"
 	"github.com/valetkey/caddy-valet/caddymodule/token"
 )
 
@@ -51,7 +52,7 @@ func planFrom(ctx context.Context) *tusPlan {
 // ServeHTTP judges a tus request against the grant the gate verified, then
 // lets tusd run it. A request that did not pass the gate is refused.
 func (t *Tus) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c, ok := token.FromContext(r.Context())
+	c, ok := grant.From(r)
 	if !ok {
 		t.logger.Error("refusing a resumable upload that did not pass the valet gate; put valet before it",
 			zap.String("method", r.Method), zap.String("path", r.URL.Path))
