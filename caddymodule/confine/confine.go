@@ -30,9 +30,12 @@
 // could not be "inside" a one-file scope).
 //
 // Enforcement happens when the file is opened, with no window between a
-// check and the open: the scope directory is held open and every path is
-// resolved from it, by the kernel on Linux (openat2 with RESOLVE_BENEATH,
-// and RESOLVE_NO_SYMLINKS where no link may be followed), elsewhere by an
+// check and the open. On Linux the kernel resolves each path in one call
+// (openat2): first the whole name with no link allowed anywhere, which a
+// path without links passes (and is then lexically inside the scope); a
+// path with a link is resolved from the scope directory, held open for it,
+// with RESOLVE_BENEATH (and RESOLVE_NO_SYMLINKS where no link may be
+// followed). Elsewhere every path is resolved from the scope directory by an
 // os.Root (Go's openat-based walk refuses links that leave it), where each
 // component that must not be a link is opened and then compared by identity
 // (device and inode) with what an lstat of the same name found. A link
@@ -116,10 +119,11 @@ var (
 // gives it), which must be inside the scope. A Dir is safe for concurrent
 // use; Close it when done.
 //
-// On Linux the scope directory is held as a file descriptor and paths are
-// resolved from it by the kernel (openat2 with RESOLVE_BENEATH, and
-// RESOLVE_NO_SYMLINKS where no link may be followed): one system call per
-// open. Where openat2 is missing (other systems, kernels before 5.6,
+// On Linux paths are resolved by the kernel with openat2: a path without
+// links in one call from the working directory, and one with a link from
+// the scope directory, opened as a file descriptor when first needed
+// (RESOLVE_BENEATH, and RESOLVE_NO_SYMLINKS where no link may be followed).
+// Where openat2 is missing (other systems, kernels before 5.6,
 // sandboxes that filter it) it is held as an os.Root instead, which walks
 // one component at a time; directories are always listed through an
 // os.Root, whose entries are described relative to the open directory,
@@ -131,7 +135,10 @@ type Dir struct {
 	exact  string // an exact-file scope's last segment; "" for a subtree
 	policy Policy
 
-	fd int // the scope directory, for openat2; -1 when not used
+	at2    bool // resolve with openat2
+	fdOnce sync.Once
+	fd     int // the scope directory, opened when a path has a link; -1 when not
+	fdErr  error
 
 	rootOnce sync.Once
 	root     *os.Root // the scope directory as an os.Root, opened when needed
@@ -153,17 +160,20 @@ func OpenDir(siteRoot, scope string, p Policy) (*Dir, error) {
 	if p == Follow {
 		return d, nil
 	}
-	fd, err := openScopeAt2(siteRoot, dir)
-	switch {
-	case err == nil:
-		d.fd = fd
-	case errors.Is(err, errNoOpenat2):
-		_, err = d.osRoot()
+	if haveOpenat2.Load() {
+		d.at2 = true // the scope directory is opened when first needed
+		return d, nil
 	}
-	if err != nil {
+	if _, err := d.osRoot(); err != nil {
 		return nil, relabel(err, scope)
 	}
 	return d, nil
+}
+
+// scopeFd is the scope directory for openat2, opened on first use.
+func (d *Dir) scopeFd() (int, error) {
+	d.fdOnce.Do(func() { d.fd, d.fdErr = openScopeAt2(d.site, d.dir) })
+	return d.fd, d.fdErr
 }
 
 // Open opens the file or directory at urlPath, confined to siteRoot and
@@ -179,6 +189,7 @@ func Open(siteRoot, scope, urlPath string, p Policy) (*os.File, error) {
 
 // Close releases the scope directory. Files opened from it stay usable.
 func (d *Dir) Close() error {
+	d.fdOnce.Do(func() { d.fdErr = fs.ErrClosed })
 	if d.fd >= 0 {
 		syscall.Close(d.fd)
 		d.fd = -1
@@ -206,7 +217,7 @@ func (d *Dir) open(urlPath string) (*os.File, fs.FileInfo, error) {
 	switch {
 	case d.policy == Follow:
 		f, err = os.Open(filepath.Join(d.site, filepath.FromSlash(urlPath)))
-	case d.fd >= 0:
+	case d.at2:
 		if f, err = d.openAt2(rel, syscall.O_RDONLY); errors.Is(err, errNoOpenat2) {
 			f, err = d.openInRoot(rel)
 		}
@@ -217,7 +228,7 @@ func (d *Dir) open(urlPath string) (*os.File, fs.FileInfo, error) {
 		return nil, nil, relabel(err, urlPath)
 	}
 	fi, err := f.Stat()
-	if err == nil && fi.IsDir() && d.fd >= 0 {
+	if err == nil && fi.IsDir() && d.at2 {
 		// A directory is listed through an os.Root (see Dir).
 		f.Close()
 		if f, err = d.openInRoot(rel); err != nil {
@@ -243,7 +254,7 @@ func (d *Dir) Stat(urlPath string) (fs.FileInfo, error) {
 	switch {
 	case d.policy == Follow:
 		fi, err = os.Stat(filepath.Join(d.site, filepath.FromSlash(urlPath)))
-	case d.fd >= 0:
+	case d.at2:
 		var f *os.File
 		if f, err = d.openAt2(rel, oPath); err == nil {
 			fi, err = f.Stat()

@@ -109,10 +109,22 @@ func engines(t *testing.T, f func(t *testing.T)) {
 	}
 }
 
-func TestPolicies(t *testing.T) { engines(t, testPolicies) }
+func TestPolicies(t *testing.T) {
+	engines(t, func(t *testing.T) { testPolicies(t, tree(t)) })
+}
 
-func testPolicies(t *testing.T) {
-	site := tree(t)
+// The site root's own path may go through a link (the operator's): every
+// judgement stays the same, through the link-free fast path's fallback.
+func TestPoliciesThroughLinkedSiteRoot(t *testing.T) {
+	engines(t, func(t *testing.T) {
+		site := tree(t)
+		linked := filepath.Join(t.TempDir(), "linked-site")
+		must(t, os.Symlink(site, linked))
+		testPolicies(t, linked)
+	})
+}
+
+func testPolicies(t *testing.T, site string) {
 	type c struct {
 		scope, path string
 		scopeW      want
