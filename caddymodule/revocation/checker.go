@@ -180,9 +180,16 @@ func (c *Checker) Check(ctx context.Context, claims *token.Claims, client string
 // such as a CORS preflight.
 func (c *Checker) Revoked(ctx context.Context, claims *token.Claims) token.Reason {
 	now := time.Now()
-	subjects := SubjectsOf(claims)
-	answers := make([]*answer, len(subjects))
-	var missing []int
+	var subjectsBuf [4]Subject // jti, group, key, one audience: on the stack
+	var answersBuf [4]*answer
+	var missingBuf [4]int
+	subjects := AppendSubjects(subjectsBuf[:0], claims)
+	answers := answersBuf[:0]
+	if len(subjects) > len(answersBuf) {
+		answers = make([]*answer, 0, len(subjects))
+	}
+	answers = answers[:len(subjects)]
+	missing := missingBuf[:0]
 	for i, s := range subjects {
 		a, ok := c.cache.Get(cacheKey(s))
 		hit := ok && c.fresh(a, now)
