@@ -80,49 +80,221 @@ func checkShape(part string, shape map[string]kind) (map[string]bool, error) {
 	if err != nil {
 		return nil, err
 	}
+	return shapeOf(data, shape)
+}
+
+// shapeOf is checkShape on the decoded JSON. Every cold token pays for it,
+// so it walks the bytes once json.Valid has vouched for them, instead of
+// tokenizing with a json.Decoder (three times slower); strings are decoded
+// by encoding/json only when they hold an escape, and members other than
+// scalars and arrays of strings by json.Unmarshal. A differential fuzz
+// target (FuzzShape) holds it to the decoder-based walk it replaces.
+func shapeOf(data []byte, shape map[string]kind) (map[string]bool, error) {
 	if !utf8.Valid(data) {
 		return nil, fmt.Errorf("not valid UTF-8")
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+	if !json.Valid(data) {
+		return nil, fmt.Errorf("not JSON")
+	}
+	w := jsonWalk{data: data}
+	if !w.take('{') {
 		return nil, fmt.Errorf("not a JSON object")
 	}
-	seen := map[string]bool{}
-	for dec.More() {
-		t, err := dec.Token()
+	seen := make(map[string]bool, 16)
+	if w.take('}') {
+		return seen, nil
+	}
+	for {
+		name, err := w.str()
 		if err != nil {
 			return nil, err
 		}
-		name := t.(string)
 		if seen[name] {
 			return nil, fmt.Errorf("member %q appears twice", name)
 		}
 		seen[name] = true
-		var value any
-		if err := dec.Decode(&value); err != nil {
-			return nil, err
-		}
-		k, ours := shape[name]
-		if !ours {
+		w.take(':')
+		value := w.value()
+		if k, ours := shape[name]; ours {
+			if err := checkRaw(value, k); err != nil {
+				return nil, fmt.Errorf("member %q: %w", name, err)
+			}
+		} else {
 			for known := range shape {
 				if strings.EqualFold(name, known) {
 					return nil, fmt.Errorf("member %q must be spelled %q", name, known)
 				}
 			}
+		}
+		if w.take('}') {
+			return seen, nil // json.Valid: only white space follows
+		}
+		w.take(',')
+	}
+}
+
+// checkRaw is checkKind on a member's JSON text.
+func checkRaw(raw []byte, k kind) error {
+	switch {
+	case k == kAny:
+		return nil
+	case k == kString || (k == kAudience && raw[0] == '"'):
+		if raw[0] != '"' {
+			return fmt.Errorf("must be a string")
+		}
+		s, err := unquote(raw)
+		if err != nil {
+			return err
+		}
+		return cleanString(s)
+	case k == kStrings || k == kAudience:
+		return checkRawStrings(raw, k == kStrings)
+	case k == kInteger || k == kPositive:
+		for _, c := range raw {
+			if c < '0' || c > '9' {
+				return fmt.Errorf("must be an integer number (no sign, fraction or exponent)")
+			}
+		}
+		i, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil || i > MaxInteger || (k == kPositive && i < 1) {
+			return fmt.Errorf("out of range")
+		}
+		return nil
+	case k == kBool:
+		if string(raw) == "true" || string(raw) == "false" {
+			return nil
+		}
+		return fmt.Errorf("must be true or false")
+	}
+	var v any // kObject and kForbidden: rare, decoded in full
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return err
+	}
+	return checkKind(v, k)
+}
+
+// checkRawStrings judges an array of strings, non-empty when asked.
+func checkRawStrings(raw []byte, nonEmpty bool) error {
+	w := jsonWalk{data: raw}
+	if !w.take('[') {
+		return fmt.Errorf("must be an array of strings")
+	}
+	if w.take(']') {
+		if nonEmpty {
+			return fmt.Errorf("must not be empty when present")
+		}
+		return nil
+	}
+	for {
+		s, err := w.str()
+		if err != nil {
+			return fmt.Errorf("must be an array of strings")
+		}
+		if err := cleanString(s); err != nil {
+			return err
+		}
+		if w.take(']') {
+			return nil
+		}
+		w.take(',')
+	}
+}
+
+// jsonWalk steps through JSON text that json.Valid accepted, so it never
+// meets a syntax error of its own: it only needs to find where each part
+// ends.
+type jsonWalk struct {
+	data []byte
+	i    int
+}
+
+func (w *jsonWalk) space() {
+	for w.i < len(w.data) {
+		switch w.data[w.i] {
+		case ' ', '\t', '\n', '\r':
+			w.i++
+		default:
+			return
+		}
+	}
+}
+
+// take consumes c (after white space) if it comes next.
+func (w *jsonWalk) take(c byte) bool {
+	w.space()
+	if w.i < len(w.data) && w.data[w.i] == c {
+		w.i++
+		return true
+	}
+	return false
+}
+
+// str reads a string, decoded.
+func (w *jsonWalk) str() (string, error) {
+	w.space()
+	if w.i >= len(w.data) || w.data[w.i] != '"' {
+		return "", fmt.Errorf("not a string")
+	}
+	start := w.i
+	w.skipString()
+	return unquote(w.data[start:w.i])
+}
+
+// value reads any value and returns its text.
+func (w *jsonWalk) value() []byte {
+	w.space()
+	start, depth := w.i, 0
+	for w.i < len(w.data) {
+		switch c := w.data[w.i]; c {
+		case '"':
+			w.skipString()
+			if depth == 0 {
+				return w.data[start:w.i]
+			}
 			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return w.data[start:w.i]
+			}
+			depth--
+			if depth == 0 {
+				w.i++
+				return w.data[start:w.i]
+			}
+		case ',', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return w.data[start:w.i]
+			}
 		}
-		if err := checkKind(value, k); err != nil {
-			return nil, fmt.Errorf("member %q: %w", name, err)
+		w.i++
+	}
+	return w.data[start:w.i]
+}
+
+// skipString steps over the string that starts at w.i.
+func (w *jsonWalk) skipString() {
+	for w.i++; w.i < len(w.data); w.i++ {
+		switch w.data[w.i] {
+		case '\\':
+			w.i++
+		case '"':
+			w.i++
+			return
 		}
 	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, err
+}
+
+// unquote decodes a JSON string literal; only one with an escape needs the
+// decoder.
+func unquote(lit []byte) (string, error) {
+	if bytes.IndexByte(lit, '\\') < 0 {
+		return string(lit[1 : len(lit)-1]), nil
 	}
-	if dec.More() {
-		return nil, fmt.Errorf("data after the JSON object")
-	}
-	return seen, nil
+	var s string
+	err := json.Unmarshal(lit, &s)
+	return s, err
 }
 
 func checkKind(v any, k kind) error {
