@@ -15,6 +15,7 @@ import (
 	"path"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -245,12 +246,28 @@ func confinedFS(named fs.FS) *confine.FS {
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
 		return nil
 	}
-	inner := v.Elem().FieldByName("FS")
+	inner := v.Elem().FieldByIndex(fsFieldOf(v.Elem().Type()))
 	if !inner.IsValid() || !inner.CanInterface() {
 		return nil
 	}
 	c, _ := inner.Interface().(*confine.FS)
 	return c
+}
+
+// fsFields remembers where each wrapper type keeps its FS field: a
+// FieldByName per request would search the type every time.
+var fsFields sync.Map // reflect.Type -> []int
+
+func fsFieldOf(t reflect.Type) []int {
+	if i, ok := fsFields.Load(t); ok {
+		return i.([]int)
+	}
+	var index []int
+	if f, ok := t.FieldByName("FS"); ok {
+		index = f.Index
+	}
+	fsFields.Store(t, index)
+	return index
 }
 
 // Interface guards.
