@@ -75,10 +75,10 @@ func canonicalText(raw string) bool {
 // name in shape, each known member of its kind, and no U+FFFD in any of
 // their strings (what a decoder leaves for a lone surrogate escape). It
 // returns the names present.
-func checkShape(part string, shape map[string]kind) (map[string]bool, error) {
+func checkShape(part string, shape map[string]kind) (members, error) {
 	data, err := base64.RawURLEncoding.Strict().DecodeString(part)
 	if err != nil {
-		return nil, err
+		return members{}, err
 	}
 	return shapeOf(data, shape)
 }
@@ -89,40 +89,39 @@ func checkShape(part string, shape map[string]kind) (map[string]bool, error) {
 // by encoding/json only when they hold an escape, and members other than
 // scalars and arrays of strings by json.Unmarshal. A differential fuzz
 // target (FuzzShape) holds it to the decoder-based walk it replaces.
-func shapeOf(data []byte, shape map[string]kind) (map[string]bool, error) {
+func shapeOf(data []byte, shape map[string]kind) (members, error) {
+	var seen members
 	if !utf8.Valid(data) {
-		return nil, fmt.Errorf("not valid UTF-8")
+		return seen, fmt.Errorf("not valid UTF-8")
 	}
 	if !json.Valid(data) {
-		return nil, fmt.Errorf("not JSON")
+		return seen, fmt.Errorf("not JSON")
 	}
 	w := jsonWalk{data: data}
 	if !w.take('{') {
-		return nil, fmt.Errorf("not a JSON object")
+		return seen, fmt.Errorf("not a JSON object")
 	}
-	seen := make(map[string]bool, 16)
 	if w.take('}') {
 		return seen, nil
 	}
 	for {
 		name, err := w.str()
 		if err != nil {
-			return nil, err
+			return seen, err
 		}
-		if seen[name] {
-			return nil, fmt.Errorf("member %q appears twice", name)
+		if !seen.add(name) {
+			return seen, fmt.Errorf("member %q appears twice", name)
 		}
-		seen[name] = true
 		w.take(':')
 		value := w.value()
-		if k, ours := shape[name]; ours {
+		if k, ours := shape[string(name)]; ours {
 			if err := checkRaw(value, k); err != nil {
-				return nil, fmt.Errorf("member %q: %w", name, err)
+				return seen, fmt.Errorf("member %q: %w", name, err)
 			}
 		} else {
 			for known := range shape {
-				if strings.EqualFold(name, known) {
-					return nil, fmt.Errorf("member %q must be spelled %q", name, known)
+				if bytes.EqualFold(name, []byte(known)) {
+					return seen, fmt.Errorf("member %q must be spelled %q", name, known)
 				}
 			}
 		}
@@ -131,6 +130,47 @@ func shapeOf(data []byte, shape map[string]kind) (map[string]bool, error) {
 		}
 		w.take(',')
 	}
+}
+
+// members are the names of an object's members, decoded, in order; a long
+// list is also indexed, so a crafted token with hundreds of members costs
+// no quadratic search.
+type members struct {
+	names [][]byte
+	index map[string]bool
+}
+
+// add records name, reporting false when it was already there.
+func (m *members) add(name []byte) bool {
+	if m.has(string(name)) {
+		return false
+	}
+	if m.names == nil {
+		m.names = make([][]byte, 0, 16)
+	}
+	m.names = append(m.names, name)
+	if m.index != nil {
+		m.index[string(name)] = true
+	} else if len(m.names) > 32 {
+		m.index = make(map[string]bool, 64)
+		for _, n := range m.names {
+			m.index[string(n)] = true
+		}
+	}
+	return true
+}
+
+// has reports whether name is a member.
+func (m *members) has(name string) bool {
+	if m.index != nil {
+		return m.index[name]
+	}
+	for _, n := range m.names {
+		if string(n) == name {
+			return true
+		}
+	}
+	return false
 }
 
 // checkRaw is checkKind on a member's JSON text.
@@ -146,7 +186,7 @@ func checkRaw(raw []byte, k kind) error {
 		if err != nil {
 			return err
 		}
-		return cleanString(s)
+		return cleanBytes(s)
 	case k == kStrings || k == kAudience:
 		return checkRawStrings(raw, k == kStrings)
 	case k == kInteger || k == kPositive:
@@ -190,7 +230,7 @@ func checkRawStrings(raw []byte, nonEmpty bool) error {
 		if err != nil {
 			return fmt.Errorf("must be an array of strings")
 		}
-		if err := cleanString(s); err != nil {
+		if err := cleanBytes(s); err != nil {
 			return err
 		}
 		if w.take(']') {
@@ -230,10 +270,10 @@ func (w *jsonWalk) take(c byte) bool {
 }
 
 // str reads a string, decoded.
-func (w *jsonWalk) str() (string, error) {
+func (w *jsonWalk) str() ([]byte, error) {
 	w.space()
 	if w.i >= len(w.data) || w.data[w.i] != '"' {
-		return "", fmt.Errorf("not a string")
+		return nil, fmt.Errorf("not a string")
 	}
 	start := w.i
 	w.skipString()
@@ -287,14 +327,14 @@ func (w *jsonWalk) skipString() {
 }
 
 // unquote decodes a JSON string literal; only one with an escape needs the
-// decoder.
-func unquote(lit []byte) (string, error) {
+// decoder (and a copy).
+func unquote(lit []byte) ([]byte, error) {
 	if bytes.IndexByte(lit, '\\') < 0 {
-		return string(lit[1 : len(lit)-1]), nil
+		return lit[1 : len(lit)-1], nil
 	}
 	var s string
 	err := json.Unmarshal(lit, &s)
-	return s, err
+	return []byte(s), err
 }
 
 func checkKind(v any, k kind) error {
@@ -365,6 +405,14 @@ func checkStrings(v any, nonEmpty bool) error {
 		if err := cleanString(s); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// cleanBytes is cleanString on decoded bytes.
+func cleanBytes(b []byte) error {
+	if bytes.ContainsRune(b, utf8.RuneError) {
+		return fmt.Errorf("contains U+FFFD (an unpaired surrogate or a replacement character)")
 	}
 	return nil
 }

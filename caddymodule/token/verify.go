@@ -92,7 +92,7 @@ func (v *Verifier) Parse(raw string) (*Claims, Reason) {
 	// RFC 7519 4.1.3: a token that names audiences is for them only, so a
 	// gateway that names none refuses it, even with an empty aud, rather
 	// than guess it is meant.
-	if v.Audience == "" && present["aud"] || v.Audience != "" && !contains(c.Audience, v.Audience) {
+	if v.Audience == "" && present.has("aud") || v.Audience != "" && !contains(c.Audience, v.Audience) {
 		return nil, AudienceMismatch
 	}
 	return c, Allowed
