@@ -59,7 +59,12 @@ func NewFS(siteRoot, scope string, p Policy) *FS {
 // Files the FS opened before stay usable and are closed for real when
 // their caller closes them.
 func (f *FS) Reset(siteRoot, scope string, p Policy) {
-	f.Close()
+	f.mu.Lock()
+	open := !f.closed // a pool closes it on release: no second Close
+	f.mu.Unlock()
+	if open {
+		f.Close()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.site, f.scope, f.policy = filepath.Clean(siteRoot), scope, p
