@@ -1,8 +1,6 @@
 package token
 
 import (
-	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -70,34 +68,28 @@ func canonicalText(raw string) bool {
 	return parts == 3
 }
 
-// checkShape walks one base64url part (header or payload): valid UTF-8,
-// a JSON object, each member at most once and never a case variant of a
-// name in shape, each known member of its kind, and no U+FFFD in any of
-// their strings (what a decoder leaves for a lone surrogate escape). It
-// returns the names present.
-func checkShape(part string, shape map[string]kind) (members, error) {
-	data, err := base64.RawURLEncoding.Strict().DecodeString(part)
-	if err != nil {
-		return members{}, err
-	}
-	return shapeOf(data, shape)
-}
-
-// shapeOf is checkShape on the decoded JSON. Every cold token pays for it,
-// so it walks the bytes once json.Valid has vouched for them, instead of
-// tokenizing with a json.Decoder (three times slower); strings are decoded
-// by encoding/json only when they hold an escape, and members other than
-// scalars and arrays of strings by json.Unmarshal. A differential fuzz
-// target (FuzzShape) holds it to the decoder-based walk it replaces.
-func shapeOf(data []byte, shape map[string]kind) (members, error) {
-	var seen members
+// shapeOf walks one decoded part (header or payload): valid UTF-8, a JSON
+// object, each member at most once and never a case variant of a name in
+// shape, each known member of its kind, and no U+FFFD in any of their
+// strings (what a decoder leaves for a lone surrogate escape). It returns
+// the members, their values as JSON text, appended to list (which the
+// caller may hold on its stack).
+//
+// Every cold token pays for it, so it walks the text once json.Valid has
+// vouched for it, instead of tokenizing with a json.Decoder (three times
+// slower); strings are decoded by encoding/json only when they hold an
+// escape, and members other than scalars and arrays of strings by
+// json.Unmarshal. A differential fuzz target (FuzzShape) holds it to the
+// decoder-based walk it replaces.
+func shapeOf(data []byte, shape map[string]kind, list []member) (members, error) {
+	seen := members{list: list}
 	if !utf8.Valid(data) {
 		return seen, fmt.Errorf("not valid UTF-8")
 	}
 	if !json.Valid(data) {
 		return seen, fmt.Errorf("not JSON")
 	}
-	w := jsonWalk{data: data}
+	w := jsonWalk{data: string(data)} // one copy: decoded claims are slices of it
 	if !w.take('{') {
 		return seen, fmt.Errorf("not a JSON object")
 	}
@@ -109,18 +101,19 @@ func shapeOf(data []byte, shape map[string]kind) (members, error) {
 		if err != nil {
 			return seen, err
 		}
-		if !seen.add(name) {
-			return seen, fmt.Errorf("member %q appears twice", name)
-		}
 		w.take(':')
 		value := w.value()
-		if k, ours := shape[string(name)]; ours {
+		var added bool
+		if seen, added = seen.add(name, value); !added {
+			return seen, fmt.Errorf("member %q appears twice", name)
+		}
+		if k, ours := shape[name]; ours {
 			if err := checkRaw(value, k); err != nil {
 				return seen, fmt.Errorf("member %q: %w", name, err)
 			}
 		} else {
 			for known := range shape {
-				if bytes.EqualFold(name, []byte(known)) {
+				if strings.EqualFold(name, known) {
 					return seen, fmt.Errorf("member %q must be spelled %q", name, known)
 				}
 			}
@@ -132,41 +125,43 @@ func shapeOf(data []byte, shape map[string]kind) (members, error) {
 	}
 }
 
-// members are the names of an object's members, decoded, in order; a long
-// list is also indexed, so a crafted token with hundreds of members costs
-// no quadratic search.
+// member is one member of an object: its decoded name and its value as
+// JSON text.
+type member struct{ name, value string }
+
+// members are an object's members, in order; a long list is also indexed,
+// so a crafted token with hundreds of members costs no quadratic search.
 type members struct {
-	names [][]byte
+	list  []member
 	index map[string]bool
 }
 
-// add records name, reporting false when it was already there.
-func (m *members) add(name []byte) bool {
-	if m.has(string(name)) {
-		return false
+// add records a member, reporting false when its name was already there.
+// It returns the grown members rather than growing m in place, so that a
+// list the caller keeps on its stack stays there.
+func (m members) add(name, value string) (members, bool) {
+	if m.has(name) {
+		return m, false
 	}
-	if m.names == nil {
-		m.names = make([][]byte, 0, 16)
-	}
-	m.names = append(m.names, name)
+	m.list = append(m.list, member{name, value})
 	if m.index != nil {
-		m.index[string(name)] = true
-	} else if len(m.names) > 32 {
+		m.index[name] = true
+	} else if len(m.list) > 32 {
 		m.index = make(map[string]bool, 64)
-		for _, n := range m.names {
-			m.index[string(n)] = true
+		for _, x := range m.list {
+			m.index[x.name] = true
 		}
 	}
-	return true
+	return m, true
 }
 
 // has reports whether name is a member.
-func (m *members) has(name string) bool {
+func (m members) has(name string) bool {
 	if m.index != nil {
 		return m.index[name]
 	}
-	for _, n := range m.names {
-		if string(n) == name {
+	for _, x := range m.list {
+		if x.name == name {
 			return true
 		}
 	}
@@ -174,7 +169,7 @@ func (m *members) has(name string) bool {
 }
 
 // checkRaw is checkKind on a member's JSON text.
-func checkRaw(raw []byte, k kind) error {
+func checkRaw(raw string, k kind) error {
 	switch {
 	case k == kAny:
 		return nil
@@ -186,55 +181,59 @@ func checkRaw(raw []byte, k kind) error {
 		if err != nil {
 			return err
 		}
-		return cleanBytes(s)
+		return cleanString(s)
 	case k == kStrings || k == kAudience:
-		return checkRawStrings(raw, k == kStrings)
+		_, err := rawStrings(raw, k == kStrings)
+		return err
 	case k == kInteger || k == kPositive:
-		for _, c := range raw {
-			if c < '0' || c > '9' {
+		for i := 0; i < len(raw); i++ {
+			if c := raw[i]; c < '0' || c > '9' {
 				return fmt.Errorf("must be an integer number (no sign, fraction or exponent)")
 			}
 		}
-		i, err := strconv.ParseInt(string(raw), 10, 64)
+		i, err := strconv.ParseInt(raw, 10, 64)
 		if err != nil || i > MaxInteger || (k == kPositive && i < 1) {
 			return fmt.Errorf("out of range")
 		}
 		return nil
 	case k == kBool:
-		if string(raw) == "true" || string(raw) == "false" {
+		if raw == "true" || raw == "false" {
 			return nil
 		}
 		return fmt.Errorf("must be true or false")
 	}
 	var v any // kObject and kForbidden: rare, decoded in full
-	if err := json.Unmarshal(raw, &v); err != nil {
+	if err := json.Unmarshal([]byte(raw), &v); err != nil {
 		return err
 	}
 	return checkKind(v, k)
 }
 
-// checkRawStrings judges an array of strings, non-empty when asked.
-func checkRawStrings(raw []byte, nonEmpty bool) error {
+// rawStrings decodes an array of strings, non-empty when asked, each free
+// of U+FFFD.
+func rawStrings(raw string, nonEmpty bool) ([]string, error) {
 	w := jsonWalk{data: raw}
 	if !w.take('[') {
-		return fmt.Errorf("must be an array of strings")
+		return nil, fmt.Errorf("must be an array of strings")
 	}
 	if w.take(']') {
 		if nonEmpty {
-			return fmt.Errorf("must not be empty when present")
+			return nil, fmt.Errorf("must not be empty when present")
 		}
-		return nil
+		return nil, nil
 	}
+	list := make([]string, 0, 4)
 	for {
 		s, err := w.str()
 		if err != nil {
-			return fmt.Errorf("must be an array of strings")
+			return nil, fmt.Errorf("must be an array of strings")
 		}
-		if err := cleanBytes(s); err != nil {
-			return err
+		if err := cleanString(s); err != nil {
+			return nil, err
 		}
+		list = append(list, s)
 		if w.take(']') {
-			return nil
+			return list, nil
 		}
 		w.take(',')
 	}
@@ -244,7 +243,7 @@ func checkRawStrings(raw []byte, nonEmpty bool) error {
 // meets a syntax error of its own: it only needs to find where each part
 // ends.
 type jsonWalk struct {
-	data []byte
+	data string
 	i    int
 }
 
@@ -270,10 +269,10 @@ func (w *jsonWalk) take(c byte) bool {
 }
 
 // str reads a string, decoded.
-func (w *jsonWalk) str() ([]byte, error) {
+func (w *jsonWalk) str() (string, error) {
 	w.space()
 	if w.i >= len(w.data) || w.data[w.i] != '"' {
-		return nil, fmt.Errorf("not a string")
+		return "", fmt.Errorf("not a string")
 	}
 	start := w.i
 	w.skipString()
@@ -281,7 +280,7 @@ func (w *jsonWalk) str() ([]byte, error) {
 }
 
 // value reads any value and returns its text.
-func (w *jsonWalk) value() []byte {
+func (w *jsonWalk) value() string {
 	w.space()
 	start, depth := w.i, 0
 	for w.i < len(w.data) {
@@ -328,13 +327,13 @@ func (w *jsonWalk) skipString() {
 
 // unquote decodes a JSON string literal; only one with an escape needs the
 // decoder (and a copy).
-func unquote(lit []byte) ([]byte, error) {
-	if bytes.IndexByte(lit, '\\') < 0 {
+func unquote(lit string) (string, error) {
+	if strings.IndexByte(lit, '\\') < 0 {
 		return lit[1 : len(lit)-1], nil
 	}
 	var s string
-	err := json.Unmarshal(lit, &s)
-	return []byte(s), err
+	err := json.Unmarshal([]byte(lit), &s)
+	return s, err
 }
 
 func checkKind(v any, k kind) error {
@@ -405,14 +404,6 @@ func checkStrings(v any, nonEmpty bool) error {
 		if err := cleanString(s); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// cleanBytes is cleanString on decoded bytes.
-func cleanBytes(b []byte) error {
-	if bytes.ContainsRune(b, utf8.RuneError) {
-		return fmt.Errorf("contains U+FFFD (an unpaired surrogate or a replacement character)")
 	}
 	return nil
 }

@@ -80,7 +80,7 @@ func FuzzShape(f *testing.F) {
 	f.Add([]byte(`{"jti":"x"` + many.String() + `,"JTI":0}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, shape := range []map[string]kind{headerShape, claimShape} {
-			got, gotErr := shapeOf(data, shape)
+			got, gotErr := shapeOf(data, shape, nil)
 			want, wantErr := shapeByDecoder(data, shape)
 			// The decoder walk let text after the object through when it
 			// closes a bracket ("{}}"); shapeOf refuses anything json.Valid
@@ -89,10 +89,10 @@ func FuzzShape(f *testing.F) {
 				t.Fatalf("%q: shapeOf err %v, decoder err %v", data, gotErr, wantErr)
 			}
 			names := map[string]bool{}
-			for _, n := range got.names {
-				names[string(n)] = true
+			for _, x := range got.list {
+				names[x.name] = true
 			}
-			if gotErr == nil && (!maps.Equal(names, want) || len(names) != len(got.names)) {
+			if gotErr == nil && (!maps.Equal(names, want) || len(names) != len(got.list)) {
 				t.Fatalf("%q: names %v, decoder %v", data, got, want)
 			}
 		}

@@ -1,7 +1,7 @@
 package token
 
 import (
-	"errors"
+	"encoding/base64"
 	"strings"
 	"time"
 
@@ -38,17 +38,13 @@ func (v *Verifier) Verify(raw string, now time.Time) (*Claims, Reason) {
 	return c, Allowed
 }
 
-// The algorithm is not listed here: the keyfunc binds it to the key the kid
-// names, which also refuses "none" and every algorithm we do not know.
-var parser = jwt.NewParser(
-	jwt.WithoutClaimsValidation(), // Valid does time, with reasons of its own
-	jwt.WithStrictDecoding(),      // one token, one spelling
-)
-
-// Parse checks everything about a token that does not depend on the clock:
-// its text (canonical, see canonicalText), the header's shape, the
-// signature with the key its kid names, the algorithm bound to that key,
-// the claims' shape and the audience. The result may be cached until exp.
+// Parse checks everything about a token that does not depend on the clock,
+// in the order of the spec: its text (canonical, see canonicalText), the
+// header's shape, the key its kid names, the algorithm bound to that key,
+// the signature, then the claims' shape and the audience. The payload is
+// decoded only once the signature holds, so a forged token costs one
+// signature check and no JSON decoding. golang-jwt checks the signature.
+// The result may be cached until exp.
 func (v *Verifier) Parse(raw string) (*Claims, Reason) {
 	if raw == "" {
 		return nil, MissingToken
@@ -56,39 +52,54 @@ func (v *Verifier) Parse(raw string) (*Claims, Reason) {
 	if len(raw) > MaxTokenLength || !canonicalText(raw) {
 		return nil, MalformedToken
 	}
-	header, payload, _ := strings.Cut(raw, ".")
-	payload, _, _ = strings.Cut(payload, ".")
-	if _, err := checkShape(header, headerShape); err != nil {
+	dot := strings.LastIndexByte(raw, '.')
+	signed := raw[:dot]
+	headerPart, _, _ := strings.Cut(signed, ".")
+
+	text := []byte(raw)
+	var buf [MaxTokenLength]byte // header and payload, decoded: base64 only shrinks
+	header, ok := decodePart(buf[:0], text[:len(headerPart)])
+	if !ok {
 		return nil, MalformedToken
 	}
-	c := new(Claims)
-	var keyReason Reason
-	_, err := parser.ParseWithClaims(raw, c, func(t *jwt.Token) (any, error) {
-		kid, hasKid := t.Header["kid"].(string) // a string, as checkShape saw
-		k, reason := v.Keys.lookup(kid, hasKid)
-		if reason != Allowed {
-			keyReason = reason
-			return nil, reason
-		}
-		if t.Method.Alg() != string(k.Alg) {
-			keyReason = AlgMismatch
-			return nil, keyReason
-		}
-		c.kid = k.ID
-		return k.verify, nil
-	})
-	switch {
-	case keyReason != Allowed:
-		return nil, keyReason
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+	var store [16]member // the members of header, then payload
+	hdr, err := shapeOf(header, headerShape, store[:0])
+	if err != nil {
+		return nil, MalformedToken
+	}
+	alg, kid, hasAlg, hasKid := readHeader(hdr) // before store is reused
+	method := jwt.GetSigningMethod(alg)
+	if !hasAlg || method == nil {
+		return nil, MalformedToken
+	}
+	k, reason := v.Keys.lookup(kid, hasKid)
+	if reason != Allowed {
+		return nil, reason
+	}
+	if alg != string(k.Alg) {
+		return nil, AlgMismatch
+	}
+	sig, ok := decodePart(nil, text[dot+1:])
+	if !ok {
+		return nil, MalformedToken
+	}
+	if method.Verify(signed, sig, k.verify) != nil {
 		return nil, BadSignature
-	case err != nil:
+	}
+
+	payload, ok := decodePart(buf[len(header):len(header)], text[len(headerPart)+1:dot])
+	if !ok {
 		return nil, MalformedToken
 	}
-	present, err := checkShape(payload, claimShape)
+	present, err := shapeOf(payload, claimShape, store[:0])
+	if err != nil {
+		return nil, MalformedToken
+	}
+	c, err := decodeClaims(present)
 	if err != nil || c.check() != nil {
 		return nil, MalformedToken
 	}
+	c.kid = k.ID
 	// RFC 7519 4.1.3: a token that names audiences is for them only, so a
 	// gateway that names none refuses it, even with an empty aud, rather
 	// than guess it is meant.
@@ -96,6 +107,29 @@ func (v *Verifier) Parse(raw string) (*Claims, Reason) {
 		return nil, AudienceMismatch
 	}
 	return c, Allowed
+}
+
+// decodePart appends the bytes of one base64url part to dst, refusing
+// padding and non-zero trailing bits (one text per token).
+func decodePart(dst, part []byte) ([]byte, bool) {
+	out, err := base64.RawURLEncoding.Strict().AppendDecode(dst, part)
+	return out, err == nil
+}
+
+// readHeader takes alg and kid from a header shapeOf accepted (both
+// strings there).
+func readHeader(h members) (alg, kid string, hasAlg, hasKid bool) {
+	for _, x := range h.list {
+		switch x.name {
+		case "alg":
+			alg, _ = unquote(x.value)
+			hasAlg = true
+		case "kid":
+			kid, _ = unquote(x.value)
+			hasKid = true
+		}
+	}
+	return alg, kid, hasAlg, hasKid
 }
 
 // Valid checks the time claims at now, with the verifier's leeway and TTL

@@ -136,6 +136,10 @@ func TestVerify(t *testing.T) {
 		{name: "header not JSON", tok: tamper(good, 0, func(string) string { return b64.EncodeToString([]byte("HS256")) }), want: token.MalformedToken},
 		{name: "payload not JSON", tok: rawJWS(hsHeader(), "not json", hmacSigner(testSecret)), want: token.MalformedToken},
 		{name: "payload JSON array", tok: rawJWS(hsHeader(), "[]", hmacSigner(testSecret)), want: token.MalformedToken},
+		// The payload is read only once the signature holds (the spec's
+		// order): a forgery costs no JSON decoding, whatever it carries.
+		{name: "payload not JSON, forged", tok: rawJWS(hsHeader(), "not json", hmacSigner([]byte("another-secret-of-enough-length-0123456789"))), want: token.BadSignature},
+		{name: "payload not JSON, unknown kid", tok: rawJWS(with(hsHeader(), "kid", "hs2"), "not json", noSig), want: token.UnknownKey},
 
 		// Claim shape (signed correctly, refused all the same).
 		{name: "exp missing", tok: hsTok(map[string]any{"exp": nil}), want: token.MalformedToken},
