@@ -72,7 +72,9 @@ type Handler struct {
 	UseErrorRoutes bool `json:"use_error_routes,omitempty"`
 
 	// VerifiedCacheSize bounds the cache of verified tokens (entries), which
-	// spares hot tokens the signature check. 0 means 100000; -1 disables it.
+	// spares hot tokens the signature check. A token enters it on its
+	// second use (one used once never costs an insert). 0 means 100000; -1
+	// disables it.
 	VerifiedCacheSize int64 `json:"verified_cache_size,omitempty"`
 
 	// CORSOrigins are the browser origins (like https://app.example.com)

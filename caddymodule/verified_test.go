@@ -74,17 +74,53 @@ func TestVerifiedCacheComparesTokenText(t *testing.T) {
 	}
 }
 
-// A cached token still expires: time claims are checked on every hit.
-func TestVerifiedCacheHonoursExpiry(t *testing.T) {
+// verifyTwice verifies tok twice, which caches it (see the doorkeeper).
+func verifyTwice(tb testing.TB, h *Handler, tok string) {
+	tb.Helper()
+	for range 2 {
+		if _, reason := h.verify(tok); reason != token.Allowed {
+			tb.Fatal(reason)
+		}
+	}
+	h.verified.c.Wait()
+	if _, hit := h.verified.get(tok); !hit {
+		tb.Fatal("a token verified twice was not cached")
+	}
+}
+
+// A token is cached on its second verification, not its first: tokens
+// used once never cost a cache insert.
+func TestVerifiedCacheAdmitsOnSecondUse(t *testing.T) {
 	h, hs, _ := testGate(t, 100)
 	tok := mintFor(t, hs, time.Minute)
 	if _, reason := h.verify(tok); reason != token.Allowed {
 		t.Fatal(reason)
 	}
 	h.verified.c.Wait()
-	if _, hit := h.verified.get(tok); !hit {
-		t.Fatal("verified token was not cached")
+	if _, hit := h.verified.get(tok); hit {
+		t.Fatal("a token verified once was cached")
 	}
+	verifyTwice(t, h, tok)
+
+	// A token that comes back only after many other new tokens went by is
+	// forgotten by the doorkeeper, and verified again.
+	late := mintFor(t, hs, time.Minute)
+	h.verify(late)
+	for range 10 * len(h.verified.seen) {
+		h.verified.put(mintFor(t, hs, time.Minute), nil, time.Now().Add(time.Minute))
+	}
+	h.verify(late)
+	h.verified.c.Wait()
+	if _, hit := h.verified.get(late); hit {
+		t.Fatal("a token the doorkeeper had forgotten was cached on its next use")
+	}
+}
+
+// A cached token still expires: time claims are checked on every hit.
+func TestVerifiedCacheHonoursExpiry(t *testing.T) {
+	h, hs, _ := testGate(t, 100)
+	tok := mintFor(t, hs, time.Minute)
+	verifyTwice(t, h, tok)
 	h.now = func() time.Time { return time.Now().Add(2 * time.Minute) }
 	if _, reason := h.verify(tok); reason != token.Expired {
 		t.Fatalf("cached token past exp: %q, want expired", reason)
@@ -103,8 +139,7 @@ func benchVerify(b *testing.B, alg string, hot bool) {
 	}
 	tok := mintFor(b, k, time.Hour)
 	if hot {
-		h.verify(tok)
-		h.verified.c.Wait()
+		verifyTwice(b, h, tok)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
