@@ -114,18 +114,22 @@ func (h *Handler) serveConfined(w, rw http.ResponseWriter, r *http.Request, c *t
 	if fc == nil || fc.policy == confine.Follow {
 		return next.ServeHTTP(rw, r)
 	}
-	if own := caddyhttp.GetVar(r.Context(), "fs"); own != nil && own != "" {
+	vars, _ := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any) // one lookup for all four uses
+	if own := vars["fs"]; own != nil && own != "" {
 		return next.ServeHTTP(rw, r)
 	}
-	root := siteRoot(r)
+	root := siteRoot(vars)
 	scope := "/" // a request passed without a token: the whole site root
 	if c != nil {
 		scope = confine.WidestScope(c.Paths, path)
 	}
+	if vars == nil {
+		return next.ServeHTTP(rw, r) // outside Caddy's server: no vars, so no file server reading through them
+	}
 	fsys := fc.acquire(root, scope)
-	caddyhttp.SetVar(r.Context(), "fs", fsys.v)
+	vars["fs"] = fsys.v
 	defer func() {
-		caddyhttp.SetVar(r.Context(), "fs", nil) // error routes get the default back
+		vars["fs"] = nil // error routes get the default back
 		fc.release(fsys)
 	}()
 
@@ -151,8 +155,8 @@ func jtiOf(c *token.Claims) string {
 // siteRoot is the root file_server serves from by default: what
 // {http.vars.root} expands to, "." when unset (the root directive stores it
 // already expanded).
-func siteRoot(r *http.Request) string {
-	switch v := caddyhttp.GetVar(r.Context(), "root").(type) {
+func siteRoot(vars map[string]any) string {
+	switch v := vars["root"].(type) {
 	case nil:
 		return "."
 	case string:

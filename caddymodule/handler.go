@@ -268,7 +268,7 @@ func (h *Handler) judge(r *http.Request, method string) (claims *token.Claims, p
 		// reading only, whatever its token says (CSRF).
 		return claims, path, tok, token.MethodNotAllowed
 	}
-	req := h.request(r, path)
+	req := h.request(r, path, claims)
 	req.Method = method
 	return claims, path, tok, claims.Allows(req)
 }
@@ -299,9 +299,14 @@ func (h *Handler) verify(raw string) (*token.Claims, token.Reason) {
 	return claims, h.verifier.Valid(claims, now)
 }
 
-// request gathers what the token package needs to judge r.
-func (h *Handler) request(r *http.Request, path string) token.Request {
-	return token.Request{Method: r.Method, Path: path, ClientIP: clientAddr(r), HTTPS: r.TLS != nil}
+// request gathers what the token package needs to judge r with c: the
+// client address only when c limits it.
+func (h *Handler) request(r *http.Request, path string, c *token.Claims) token.Request {
+	req := token.Request{Method: r.Method, Path: path, HTTPS: r.TLS != nil}
+	if len(c.IPs) > 0 {
+		req.ClientIP = clientAddr(r)
+	}
+	return req
 }
 
 // clientAddr is Caddy's client IP (trusted_proxies applied), or the peer's.
