@@ -22,7 +22,8 @@ import (
 // /proc) and the Go runtime's allocation counters (the admin endpoint's
 // /debug/vars memstats) by the requests wrk completed. The difference
 // between a gated target and its ungated twin is what the gate adds (the
-// respond pair shows it without file I/O around it):
+// respond pair shows it without file I/O around it; the cold targets send
+// a token the gate has not seen with every request):
 //
 //	go test ./integration -run '^$' -bench ServerCost -benchtime 1x -v
 //
@@ -37,15 +38,19 @@ func BenchmarkServerCost(b *testing.B) {
 	root := b.TempDir()
 	mustWrite(b, filepath.Join(root, "photos/alice/4k.bin"), strings.Repeat("x", 4096))
 	sites := map[string]string{}
-	for _, name := range []string{"plain", "gated", "files", "gatedfiles", "respond", "gatedrespond"} {
+	for _, name := range []string{"plain", "gated", "cold", "files", "gatedfiles", "respond", "gatedrespond"} {
 		sites[name] = testenv.Addr(testenv.FreePort(b))
 	}
-	gate := fmt.Sprintf("valet {\n\t\tkey hs1 hs256 {file.%s}\n\t}", k.hsFile)
+	gateWith := func(extra string) string {
+		return fmt.Sprintf("valet {\n\t\tkey hs1 hs256 {file.%s}\n\t\tkey ed1 eddsa {file.%s}\n\t\t%s\n\t}", k.hsFile, k.edPub, extra)
+	}
+	gate, cold := gateWith(""), gateWith("verified_cache_size 1000")
 	site := func(addr, handlers string) string {
 		return fmt.Sprintf("http://%s {\n\troot * %s\n\t%s\n}\n", addr, root, handlers)
 	}
 	caddyfile := site(sites["plain"], "file_server") +
 		site(sites["gated"], gate+"\n\tfile_server") +
+		site(sites["cold"], cold+"\n\tfile_server") +
 		site(sites["files"], "valet_files") +
 		site(sites["gatedfiles"], gate+"\n\tvalet_files") +
 		site(sites["respond"], `respond "`+strings.Repeat("x", 4096)+`"`) +
@@ -57,6 +62,8 @@ func BenchmarkServerCost(b *testing.B) {
 	targets := []loadTarget{
 		{name: "file_server", url: "http://" + sites["plain"] + file},
 		{name: "valet_hs256_hot", url: "http://" + sites["gated"] + file + "?vk=" + hs},
+		{name: "valet_hs256_cold", url: "http://" + sites["cold"], script: coldScript(b, file, k.hs)},
+		{name: "valet_eddsa_cold", url: "http://" + sites["cold"], script: coldScript(b, file, k.ed)},
 		{name: "valet_files", url: "http://" + sites["files"] + file},
 		{name: "valet_hs256_hot+valet_files", url: "http://" + sites["gatedfiles"] + file + "?vk=" + hs},
 		{name: "respond_4k", url: "http://" + sites["respond"] + file},
