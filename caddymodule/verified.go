@@ -41,9 +41,9 @@ func newVerifiedCache(maxEntries int64) (*verifiedCache, error) {
 	if err != nil {
 		return nil, err
 	}
-	// As many slots as entries (a power of two, at least 1024): a token
-	// must come back before about that many other new tokens went by.
-	slots := 1 << max(10, bits.Len64(uint64(maxEntries-1)))
+	// As many slots as entries (a power of two from 1024 to 1M, 8 MB): a
+	// token must come back before about that many other new tokens went by.
+	slots := 1 << min(20, max(10, bits.Len64(uint64(maxEntries-1))))
 	return &verifiedCache{c: c, seed: maphash.MakeSeed(), seen: make([]atomic.Uint64, slots)}, nil
 }
 
