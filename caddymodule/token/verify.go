@@ -42,7 +42,7 @@ func (v *Verifier) Verify(raw string, now time.Time) (*Claims, Reason) {
 // in the order of the spec: its text (canonical, see canonicalText), the
 // header's shape, the key its kid names, the algorithm bound to that key,
 // the signature, then the claims' shape and the audience. The payload is
-// decoded only once the signature holds, so a forged token costs one
+// read as JSON only once the signature holds, so a forged token costs one
 // signature check and no JSON decoding. golang-jwt checks the signature.
 // The result may be cached until exp.
 func (v *Verifier) Parse(raw string) (*Claims, Reason) {
@@ -56,10 +56,14 @@ func (v *Verifier) Parse(raw string) (*Claims, Reason) {
 	signed := raw[:dot]
 	headerPart, _, _ := strings.Cut(signed, ".")
 
+	// The text first: every part must be canonical base64url. The payload
+	// is decoded here but read as JSON only once the signature holds.
 	text := []byte(raw)
 	var buf [MaxTokenLength]byte // header and payload, decoded: base64 only shrinks
-	header, ok := decodePart(buf[:0], text[:len(headerPart)])
-	if !ok {
+	header, okH := decodePart(buf[:0], text[:len(headerPart)])
+	payload, okP := decodePart(buf[len(header):len(header)], text[len(headerPart)+1:dot])
+	sig, okS := decodePart(nil, text[dot+1:])
+	if !okH || !okP || !okS {
 		return nil, MalformedToken
 	}
 	var store [16]member // the members of header, then payload
@@ -79,18 +83,10 @@ func (v *Verifier) Parse(raw string) (*Claims, Reason) {
 	if alg != string(k.Alg) {
 		return nil, AlgMismatch
 	}
-	sig, ok := decodePart(nil, text[dot+1:])
-	if !ok {
-		return nil, MalformedToken
-	}
 	if method.Verify(signed, sig, k.verify) != nil {
 		return nil, BadSignature
 	}
 
-	payload, ok := decodePart(buf[len(header):len(header)], text[len(headerPart)+1:dot])
-	if !ok {
-		return nil, MalformedToken
-	}
 	present, err := shapeOf(payload, claimShape, store[:0])
 	if err != nil {
 		return nil, MalformedToken
