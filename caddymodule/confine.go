@@ -115,6 +115,9 @@ func (h *Handler) serveConfined(w, rw http.ResponseWriter, r *http.Request, c *t
 		return next.ServeHTTP(rw, r)
 	}
 	vars, _ := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any) // one lookup for all four uses
+	if vars == nil {
+		return next.ServeHTTP(rw, r) // outside Caddy's server: no vars, so no file server reading through them
+	}
 	if own := vars["fs"]; own != nil && own != "" {
 		return next.ServeHTTP(rw, r)
 	}
@@ -122,9 +125,6 @@ func (h *Handler) serveConfined(w, rw http.ResponseWriter, r *http.Request, c *t
 	scope := "/" // a request passed without a token: the whole site root
 	if c != nil {
 		scope = confine.WidestScope(c.Paths, path)
-	}
-	if vars == nil {
-		return next.ServeHTTP(rw, r) // outside Caddy's server: no vars, so no file server reading through them
 	}
 	fsys := fc.acquire(root, scope)
 	vars["fs"] = fsys.v

@@ -183,7 +183,7 @@ func checkRaw(raw string, k kind) error {
 		}
 		return cleanString(s)
 	case k == kStrings || k == kAudience:
-		_, err := rawStrings(raw, k == kStrings)
+		_, err := walkStrings(raw, k == kStrings, false)
 		return err
 	case k == kInteger || k == kPositive:
 		for i := 0; i < len(raw); i++ {
@@ -212,6 +212,13 @@ func checkRaw(raw string, k kind) error {
 // rawStrings decodes an array of strings, non-empty when asked, each free
 // of U+FFFD.
 func rawStrings(raw string, nonEmpty bool) ([]string, error) {
+	return walkStrings(raw, nonEmpty, true)
+}
+
+// walkStrings judges an array of strings as rawStrings does, and returns
+// them when keep is set: the shape check only judges, so a cold token's
+// lists are built once, by decodeClaims.
+func walkStrings(raw string, nonEmpty, keep bool) ([]string, error) {
 	w := jsonWalk{data: raw}
 	if !w.take('[') {
 		return nil, fmt.Errorf("must be an array of strings")
@@ -222,7 +229,10 @@ func rawStrings(raw string, nonEmpty bool) ([]string, error) {
 		}
 		return nil, nil
 	}
-	list := make([]string, 0, 4)
+	var list []string
+	if keep {
+		list = make([]string, 0, 4)
+	}
 	for {
 		s, err := w.str()
 		if err != nil {
@@ -231,7 +241,9 @@ func rawStrings(raw string, nonEmpty bool) ([]string, error) {
 		if err := cleanString(s); err != nil {
 			return nil, err
 		}
-		list = append(list, s)
+		if keep {
+			list = append(list, s)
+		}
 		if w.take(']') {
 			return list, nil
 		}
