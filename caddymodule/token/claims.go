@@ -39,8 +39,9 @@ type Claims struct {
 	// Response overrides headers of a successful download.
 	Response *ResponseOverrides `json:"rsp,omitempty"`
 
-	prefixes []netip.Prefix // IPs, parsed once by check
-	kid      string         // the key that verified the token
+	prefixes []netip.Prefix     // IPs, parsed once by check
+	kid      string             // the key that verified the token
+	dates    [3]jwt.NumericDate // what a decoded exp, nbf and iat point to: one allocation, not three
 }
 
 // KeyID is the id of the key that verified the token (set by Parse).

@@ -21,11 +21,11 @@ func decodeClaims(m members) (*Claims, error) {
 		v := x.value
 		switch x.name {
 		case "exp":
-			c.ExpiresAt = numericDate(v)
+			c.ExpiresAt = numericDate(&c.dates[0], v)
 		case "nbf":
-			c.NotBefore = numericDate(v)
+			c.NotBefore = numericDate(&c.dates[1], v)
 		case "iat":
-			c.IssuedAt = numericDate(v)
+			c.IssuedAt = numericDate(&c.dates[2], v)
 		case "jti":
 			c.ID, err = unquote(v)
 		case "iss":
@@ -70,9 +70,10 @@ func decodeClaims(m members) (*Claims, error) {
 	return c, nil
 }
 
-// numericDate reads an integer literal shapeOf checked (0 to MaxInteger) as
-// jwt.NumericDate does.
-func numericDate(v string) *jwt.NumericDate {
+// numericDate reads an integer literal shapeOf checked (0 to MaxInteger)
+// into d, as jwt.NumericDate does, and returns d.
+func numericDate(d *jwt.NumericDate, v string) *jwt.NumericDate {
 	s, _ := strconv.ParseInt(v, 10, 64)
-	return jwt.NewNumericDate(time.Unix(s, 0))
+	*d = *jwt.NewNumericDate(time.Unix(s, 0))
+	return d
 }

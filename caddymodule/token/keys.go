@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // Alg is a JWS algorithm the gateway accepts. Each key is bound to exactly
@@ -28,8 +29,9 @@ type Key struct {
 	ID  string
 	Alg Alg
 
-	verify any // []byte or ed25519.PublicKey
-	sign   any // []byte, ed25519.PrivateKey, or nil for a public key
+	verify any        // []byte or ed25519.PublicKey
+	sign   any        // []byte, ed25519.PrivateKey, or nil for a public key
+	macs   *sync.Pool // HS256: keyed HMAC states (see verifySignature)
 }
 
 // CanSign reports whether the key holds private material.
@@ -42,7 +44,7 @@ func NewHMACKey(id string, secret []byte) (*Key, error) {
 		return nil, fmt.Errorf("key %q: an HS256 secret needs at least %d bytes, got %d", id, MinSecretLength, len(secret))
 	}
 	s := bytes.Clone(secret)
-	return &Key{ID: id, Alg: HS256, verify: s, sign: s}, nil
+	return &Key{ID: id, Alg: HS256, verify: s, sign: s, macs: newMACPool(s)}, nil
 }
 
 // ParseKey reads key material as keygen writes it: for HS256 the secret text

@@ -43,7 +43,7 @@ func (v *Verifier) Verify(raw string, now time.Time) (*Claims, Reason) {
 // header's shape, the key its kid names, the algorithm bound to that key,
 // the signature, then the claims' shape and the audience. The payload is
 // read as JSON only once the signature holds, so a forged token costs one
-// signature check and no JSON decoding. golang-jwt checks the signature.
+// signature check and no JSON decoding.
 // The result may be cached until exp.
 func (v *Verifier) Parse(raw string) (*Claims, Reason) {
 	if raw == "" {
@@ -72,8 +72,7 @@ func (v *Verifier) Parse(raw string) (*Claims, Reason) {
 		return nil, MalformedToken
 	}
 	alg, kid, hasAlg, hasKid := readHeader(hdr) // before store is reused
-	method := jwt.GetSigningMethod(alg)
-	if !hasAlg || method == nil {
+	if !hasAlg || jwt.GetSigningMethod(alg) == nil {
 		return nil, MalformedToken
 	}
 	k, reason := v.Keys.lookup(kid, hasKid)
@@ -83,7 +82,7 @@ func (v *Verifier) Parse(raw string) (*Claims, Reason) {
 	if alg != string(k.Alg) {
 		return nil, AlgMismatch
 	}
-	if method.Verify(signed, sig, k.verify) != nil {
+	if !k.verifySignature(signed, text[:dot], sig) {
 		return nil, BadSignature
 	}
 

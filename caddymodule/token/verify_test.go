@@ -3,6 +3,7 @@ package token_test
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -327,5 +328,40 @@ func TestVerifyClaimsDecoded(t *testing.T) {
 		strings.Join(c.ContentTypes, ",") != "image/jpeg,image/png" || !c.Overwrite || c.Group != want.Group ||
 		c.Uses != 3 || strings.Join(c.Origins, ",") != "https://app.example" || *c.Response != *want.Response {
 		t.Fatalf("claims decoded as %+v, want %+v", c, want)
+	}
+}
+
+// TestVerifyHMACStatesStayWithTheirKey verifies tokens of two HS256 keys
+// from many goroutines at once: each key reuses HMAC states keyed with its
+// own secret, so a token must hold under its key, and the same payload
+// named for the other key must not, however the states are interleaved.
+func TestVerifyHMACStatesStayWithTheirKey(t *testing.T) {
+	other := []byte("test-only-second-hs256-secret-never-use-it")
+	k2, err := token.NewHMACKey("hs2", other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := token.Verifier{Keys: keySet(t, hsKey(t, "hs1"), k2)}
+	good1 := hsTok(nil)
+	good2 := rawJWS(with(hsHeader(), "kid", "hs2"), claimsAt(nil), hmacSigner(other))
+	crossed := rawJWS(with(hsHeader(), "kid", "hs2"), claimsAt(nil), hmacSigner(testSecret))
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 500 {
+				for tok, want := range map[string]token.Reason{good1: token.Allowed, good2: token.Allowed, crossed: token.BadSignature} {
+					if _, r := v.Verify(tok, testNow); r != want {
+						errs <- fmt.Sprintf("goroutine %d, round %d: Verify = %q, want %q", g, i, r, want)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
