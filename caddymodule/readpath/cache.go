@@ -27,6 +27,7 @@ type entry struct {
 
 	used    atomic.Bool  // set on every hit, cleared by the eviction sweep
 	checked atomic.Int64 // when the disk was last checked (unix ns), with Revalidate
+	watched atomic.Bool  // a change to the file drops it (Watch): no stat needed
 }
 
 // entryOverhead approximates an entry's memory beside its data.
@@ -108,6 +109,28 @@ func (c *cache) remove(k key, e *entry) {
 		c.stats.setBytes(c.bytes)
 	}
 	c.mu.Unlock()
+}
+
+// dropUnder forgets the files at or below path, an absolute name ("" or
+// "/": every file), for the watcher.
+func (c *cache) dropUnder(path string) {
+	c.mu.Lock()
+	for k, e := range c.m {
+		if isUnder(e.filename, path) {
+			delete(c.m, k)
+			c.bytes -= e.cost()
+		}
+	}
+	c.stats.setBytes(c.bytes)
+	c.mu.Unlock()
+}
+
+// isUnder reports whether name is dir or below it ("" and "/" hold all).
+func isUnder(name, dir string) bool {
+	if dir == "" || dir == "/" || name == dir {
+		return true
+	}
+	return len(name) > len(dir) && name[len(dir)] == '/' && name[:len(dir)] == dir
 }
 
 // len is the number of entries, for tests.

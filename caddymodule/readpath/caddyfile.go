@@ -26,12 +26,13 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 }
 
 // UnmarshalCaddyfile sets up the read path from Caddyfile tokens. It takes
-// every file_server subdirective and three of its own:
+// every file_server subdirective and four of its own:
 //
 //	valet_files [<matcher>] [browse] {
 //	    cache_size    <size>                  (default 64MiB)
 //	    max_file_size <size>                  (default 1MiB)
 //	    revalidate    <duration>              (default 0: a stat per request)
+//	    watch                                 (drop changed files on inotify's notice, no stat)
 //	    ... file_server's subdirectives (root, hide, index, browse, ...)
 //	}
 //
@@ -59,7 +60,7 @@ func (f *Files) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 }
 
 func isOwnOption(s string) bool {
-	return s == "cache_size" || s == "max_file_size" || s == "revalidate"
+	return s == "cache_size" || s == "max_file_size" || s == "revalidate" || s == "watch"
 }
 
 // startsLine reports whether the current token is the first on its line.
@@ -74,6 +75,13 @@ func startsLine(d *caddyfile.Dispenser) bool {
 
 func (f *Files) unmarshalOption(d *caddyfile.Dispenser) error {
 	name := d.Val()
+	if name == "watch" {
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		f.Watch = true
+		return nil
+	}
 	var arg string
 	if !d.Args(&arg) || d.NextArg() {
 		return d.ArgErr()

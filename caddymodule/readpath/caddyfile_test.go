@@ -25,12 +25,13 @@ func TestCaddyfileAdaptsToJSON(t *testing.T) {
 		max_file_size 256KiB
 		index index.htm
 		revalidate 500ms
+		watch
 	}
 }`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"apps":{"http":{"servers":{"srv0":{"listen":[":8080"],"routes":[{"handle":[{"handler":"vars","root":"/srv/nas"},{"cache_size":33554432,"handler":"valet_files","hide":[".git","secret.txt","./Caddyfile"],"index_names":["index.htm"],"max_file_size":262144,"revalidate":500000000}]}]}}}}}`
+	want := `{"apps":{"http":{"servers":{"srv0":{"listen":[":8080"],"routes":[{"handle":[{"handler":"vars","root":"/srv/nas"},{"cache_size":33554432,"handler":"valet_files","hide":[".git","secret.txt","./Caddyfile"],"index_names":["index.htm"],"max_file_size":262144,"revalidate":500000000,"watch":true}]}]}}}}}`
 	if out != want {
 		t.Fatalf("adapted JSON differs\n got: %s\nwant: %s", out, want)
 	}
@@ -43,6 +44,7 @@ func TestCaddyfileRefusesBadInput(t *testing.T) {
 		"zero size":      `cache_size 0`,
 		"symlinks":       `symlinks never`,
 		"revalidate":     `revalidate soon`,
+		"watch arity":    `watch yes`,
 		"file_server's":  `status teapot extra`,
 		"unknown option": `color blue`,
 	} {

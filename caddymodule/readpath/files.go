@@ -21,6 +21,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/fileserver"
+	"go.uber.org/zap"
 
 	"github.com/valetkey/caddy-valet/caddymodule/confine"
 	"github.com/valetkey/caddy-valet/caddymodule/grant"
@@ -59,7 +60,17 @@ type Files struct {
 	// for up to that long.
 	Revalidate caddy.Duration `json:"revalidate,omitempty"`
 
+	// Watch drops a cached file when the kernel reports a change to it or
+	// to a directory above it (Linux inotify), instead of a stat on every
+	// request. A change is then seen once the gateway has read the
+	// kernel's notice, usually within microseconds, not on the very next
+	// request. Files on network shares, FUSE or overlays, reached through
+	// a symbolic link, or past the watch limits keep the stat (and
+	// Revalidate). Elsewhere than Linux it changes nothing.
+	Watch bool `json:"watch,omitempty"`
+
 	fsmap   caddy.FileSystems
+	watcher *watcher // nil unless Watch, on Linux
 	cache   *cache
 	stats   *metrics
 	fast    bool   // the configuration lets the cache answer
@@ -90,7 +101,8 @@ func (Files) CaddyModule() caddy.ModuleInfo {
 
 // Provision sets up the embedded file server and the cache.
 func (f *Files) Provision(ctx caddy.Context) error {
-	if err := f.FileServer.Provision(ctx); err != nil {
+	err := f.FileServer.Provision(ctx)
+	if err != nil {
 		return fmt.Errorf("valet_files: %w", err)
 	}
 	f.fsmap = ctx.FileSystems()
@@ -110,6 +122,19 @@ func (f *Files) Provision(ctx caddy.Context) error {
 		f.root = f.Root
 	}
 	f.fast = f.fastConfig()
+	if f.Watch {
+		if f.watcher, err = newWatcher(f.cache.dropUnder); err != nil {
+			ctx.Logger().Warn("valet_files: watch is off, cached files are revalidated by stat", zap.Error(err))
+		}
+	}
+	return nil
+}
+
+// Cleanup stops watching.
+func (f *Files) Cleanup() error {
+	if f.watcher != nil {
+		f.watcher.close()
+	}
 	return nil
 }
 
@@ -162,9 +187,13 @@ func (f *Files) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	return f.load(w, r, next, k, fsys)
 }
 
-// fresh reports whether a cached file still is what the disk holds: one
-// stat, unless the file was checked less than Revalidate ago.
+// fresh reports whether a cached file still is what the disk holds: yes
+// for a watched file (a change would have dropped it), else one stat,
+// unless the file was checked less than Revalidate ago.
 func (f *Files) fresh(e *entry) bool {
+	if e.watched.Load() {
+		return true
+	}
 	var now int64
 	if f.Revalidate > 0 {
 		now = time.Now().UnixNano()
@@ -274,5 +303,6 @@ func fsFieldOf(t reflect.Type) []int {
 var (
 	_ caddy.Provisioner           = (*Files)(nil)
 	_ caddy.Validator             = (*Files)(nil)
+	_ caddy.CleanerUpper          = (*Files)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Files)(nil)
 )

@@ -75,14 +75,41 @@ func (f *Files) load(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 	if after, err := file.Stat(); err == nil {
 		if id2, _ := idOfInfo(after); id2 == id && time.Now().UnixNano()-id.changedAt() >= int64(racyWindow) {
 			e.checked.Store(time.Now().UnixNano())
-			f.cache.put(k, e)
+			f.cacheWatched(k, e)
 		}
 	}
 	return respond(w, r, e, nil)
 }
 
-// newEntry computes the headers file_server sends for a file.
+// cacheWatched caches e, watched when the watcher can vouch for it: its
+// watches stand, the path still names the file read (a stat after the
+// watches, so any later change is reported), and no event was handled
+// meanwhile (one could have been this file's, handled before the put could
+// see it). Otherwise e is revalidated by stat like any entry.
+func (f *Files) cacheWatched(k key, e *entry) {
+	w := f.watcher
+	if w == nil {
+		f.cache.put(k, e)
+		return
+	}
+	seen := w.seen()
+	ok := w.watch(e.filename)
+	if ok {
+		id, err := statID(e.filename)
+		ok = err == nil && id == e.id
+	}
+	f.cache.put(k, e)
+	if ok && w.seen() == seen {
+		e.watched.Store(true)
+	}
+}
+
+// newEntry computes the headers file_server sends for a file, named by its
+// absolute path (what the watcher reports).
 func newEntry(filename string, fi os.FileInfo, id fileID) *entry {
+	if abs, err := filepath.Abs(filename); err == nil {
+		filename = abs
+	}
 	e := &entry{filename: filename, id: id, name: fi.Name()}
 	if mt := fi.ModTime(); usefulModTime(mt) {
 		e.modTime = mt

@@ -1,0 +1,185 @@
+package readpath
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+)
+
+// watcher tells the cache when a file it holds may have changed, through
+// the kernel's inotify, so a watched entry is served without a stat. It
+// watches the file itself (a write through any of its hard links reaches
+// that watch) and every directory from / down to it (a rename, removal or
+// link placed anywhere on the path reaches those). Each event drops the
+// cached files at or below the path it names.
+//
+// A notice reaches the cache once the watcher has read the kernel's event,
+// after the change, not before it: that delay, usually microseconds, is the
+// staleness bound of a watched entry (docs/readpath.md).
+type watcher struct {
+	file    *os.File // the inotify descriptor, read by run
+	changed func(path string)
+
+	mu    sync.Mutex
+	paths map[int32]string // watch descriptor -> absolute path
+	wds   map[string]int32
+	max   int // watches this watcher may hold
+
+	events atomic.Uint64 // events handled: a load that saw none may trust its watches
+	done   chan struct{}
+}
+
+const (
+	fileEvents = syscall.IN_MODIFY | syscall.IN_ATTRIB | syscall.IN_CLOSE_WRITE |
+		syscall.IN_DELETE_SELF | syscall.IN_MOVE_SELF
+	dirEvents = syscall.IN_ATTRIB | syscall.IN_CREATE | syscall.IN_DELETE |
+		syscall.IN_MOVED_FROM | syscall.IN_MOVED_TO | syscall.IN_DELETE_SELF |
+		syscall.IN_MOVE_SELF | syscall.IN_ONLYDIR
+)
+
+// maxWatches bounds the watches of one site's cache (files and directories);
+// past it, and past the kernel's own limit, files are revalidated by stat.
+const maxWatches = 1 << 16
+
+// newWatcher starts a watcher that calls changed with the absolute path of
+// whatever changed ("" when the kernel lost events: everything).
+func newWatcher(changed func(path string)) (*watcher, error) {
+	fd, err := syscall.InotifyInit1(syscall.IN_CLOEXEC | syscall.IN_NONBLOCK)
+	if err != nil {
+		return nil, os.NewSyscallError("inotify_init1", err)
+	}
+	w := &watcher{
+		file: os.NewFile(uintptr(fd), "inotify"), changed: changed,
+		paths: map[int32]string{}, wds: map[string]int32{}, max: maxWatches,
+		done: make(chan struct{}),
+	}
+	go w.run()
+	return w, nil
+}
+
+// seen is the number of events handled so far.
+func (w *watcher) seen() uint64 { return w.events.Load() }
+
+// watch makes sure filename (absolute, clean) and every directory above it
+// are watched. It reports false when they cannot be: a symbolic link on the
+// way (a change to its target would reach other watches), a file system
+// whose changes the kernel may not report (network shares, FUSE, overlays),
+// or no watch left.
+func (w *watcher) watch(filename string) bool {
+	if real, err := filepath.EvalSymlinks(filename); err != nil || real != filename || !reportsChanges(filename) {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for dir := filepath.Dir(filename); ; dir = filepath.Dir(dir) {
+		if !w.add(dir, dirEvents) {
+			return false
+		}
+		if dir == "/" {
+			break
+		}
+	}
+	return w.add(filename, fileEvents)
+}
+
+// add watches one path, once (callers hold mu).
+func (w *watcher) add(path string, events uint32) bool {
+	if _, ok := w.wds[path]; ok {
+		return true
+	}
+	if len(w.wds) >= w.max {
+		return false
+	}
+	wd, err := syscall.InotifyAddWatch(int(w.file.Fd()), path, events)
+	if err != nil {
+		return false
+	}
+	w.paths[int32(wd)], w.wds[path] = path, int32(wd)
+	return true
+}
+
+// run reads events until the watcher is closed.
+func (w *watcher) run() {
+	defer close(w.done)
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := w.file.Read(buf)
+		if err != nil {
+			if errors.Is(err, os.ErrClosed) {
+				return
+			}
+			w.changed("") // unexpected: forget everything rather than trust it
+			w.events.Add(1)
+			continue
+		}
+		for off := 0; off+syscall.SizeofInotifyEvent <= n; {
+			ev := (*syscall.InotifyEvent)(unsafe.Pointer(&buf[off]))
+			name := buf[off+syscall.SizeofInotifyEvent : off+syscall.SizeofInotifyEvent+int(ev.Len)]
+			off += syscall.SizeofInotifyEvent + int(ev.Len)
+			w.handle(ev.Wd, ev.Mask, strings.TrimRight(string(name), "\x00"))
+		}
+	}
+}
+
+// handle drops what one event may have changed, then counts it.
+func (w *watcher) handle(wd int32, mask uint32, name string) {
+	defer w.events.Add(1)
+	if mask&syscall.IN_Q_OVERFLOW != 0 {
+		w.changed("")
+		return
+	}
+	w.mu.Lock()
+	path, ok := w.paths[wd]
+	if ok && mask&(syscall.IN_IGNORED|syscall.IN_DELETE_SELF|syscall.IN_MOVE_SELF) != 0 {
+		// The watch no longer stands for its path: forget it, so the next
+		// load watches whatever the path names now.
+		delete(w.paths, wd)
+		if w.wds[path] == wd {
+			delete(w.wds, path)
+		}
+		if mask&syscall.IN_IGNORED == 0 {
+			syscall.InotifyRmWatch(int(w.file.Fd()), uint32(wd))
+		}
+	}
+	w.mu.Unlock()
+	if !ok {
+		return
+	}
+	if name != "" {
+		path = filepath.Join(path, name)
+	}
+	w.changed(path)
+}
+
+// close stops the watcher and removes its watches.
+func (w *watcher) close() {
+	w.file.Close()
+	<-w.done
+}
+
+// reportsChanges reports whether the kernel tells inotify of every change
+// to the file at path: true on local disk and memory file systems, false on
+// network shares, FUSE and overlays, whose files can change elsewhere. (The
+// directories above a file are watched wherever they are: what matters
+// there is a rename made through this machine's view of them.)
+func reportsChanges(path string) bool {
+	var st syscall.Statfs_t
+	if syscall.Statfs(path, &st) != nil {
+		return false
+	}
+	switch uint32(st.Type) {
+	case 0xEF53, // ext2, ext3, ext4
+		0x58465342, // xfs
+		0x9123683E, // btrfs
+		0x01021994, // tmpfs
+		0xF2F52010, // f2fs
+		0x2FC12FC1: // zfs
+		return true
+	}
+	return false
+}

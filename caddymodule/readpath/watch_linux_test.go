@@ -1,0 +1,167 @@
+package readpath
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// watchedFiles is a read path with a watched cache over a fresh tree, the
+// way load leaves it: no Caddy, just the cache and the watcher.
+func watchedFiles(t *testing.T) *Files {
+	t.Helper()
+	f := &Files{cache: newCache(1<<20, newMetrics())}
+	w, err := newWatcher(f.cache.dropUnder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.close)
+	f.watcher = w
+	return f
+}
+
+// cacheFile caches name as load does and reports whether it is watched.
+func (f *Files) cacheFile(t *testing.T, name string) (key, *entry) {
+	t.Helper()
+	fi, err := os.Stat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := idOfInfo(fi)
+	e := newEntry(name, fi, id)
+	k := key{root: "/", scope: "/", path: name}
+	f.cacheWatched(k, e)
+	return k, e
+}
+
+func write(t *testing.T, name, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWatchDropsChangedFiles changes a watched file in every way a file
+// can change under its path, and requires each change to drop it from the
+// cache once the kernel's notice is read (within a second here; the delay
+// seen is logged), while an unrelated change drops nothing.
+func TestWatchDropsChangedFiles(t *testing.T) {
+	for name, change := range map[string]func(t *testing.T, root, file string){
+		"written in place": func(t *testing.T, _, file string) {
+			f, err := os.OpenFile(file, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteAt([]byte("X"), 0)
+			f.Close()
+		},
+		"renamed over": func(t *testing.T, root, file string) {
+			write(t, filepath.Join(root, "a/b/.tmp"), "other")
+			if err := os.Rename(filepath.Join(root, "a/b/.tmp"), file); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"truncated": func(t *testing.T, _, file string) { os.Truncate(file, 1) },
+		"deleted":   func(t *testing.T, _, file string) { os.Remove(file) },
+		"written through a hard link elsewhere": func(t *testing.T, root, file string) {
+			other := filepath.Join(root, "elsewhere/link")
+			os.MkdirAll(filepath.Dir(other), 0o755)
+			if err := os.Link(file, other); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.OpenFile(other, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Write([]byte("more"))
+			f.Close()
+		},
+		"its directory renamed away": func(t *testing.T, root, _ string) {
+			if err := os.Rename(filepath.Join(root, "a/b"), filepath.Join(root, "a/gone")); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"a directory above replaced by a link": func(t *testing.T, root, _ string) {
+			write(t, filepath.Join(root, "decoy/b/file.txt"), "decoy")
+			os.Rename(filepath.Join(root, "a"), filepath.Join(root, "old-a"))
+			if err := os.Symlink(filepath.Join(root, "decoy"), filepath.Join(root, "a")); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"made unreadable": func(t *testing.T, _, file string) { os.Chmod(file, 0) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			root, _ := filepath.EvalSymlinks(t.TempDir())
+			file := filepath.Join(root, "a/b/file.txt")
+			write(t, file, "content")
+			write(t, filepath.Join(root, "a/b/sibling.txt"), "sibling")
+			f := watchedFiles(t)
+			k, e := f.cacheFile(t, file)
+			if !e.watched.Load() {
+				t.Fatal("a file on a local disk, with no link on its path, is not watched")
+			}
+			sk, _ := f.cacheFile(t, filepath.Join(root, "a/b/sibling.txt"))
+
+			// An unrelated change beside it drops nothing.
+			write(t, filepath.Join(root, "a/b/unrelated.txt"), "x")
+			if waitDropped(f.cache, k, 200*time.Millisecond) >= 0 {
+				t.Fatal("a new file beside it dropped the cached file")
+			}
+
+			change(t, root, file)
+			lag := waitDropped(f.cache, k, time.Second)
+			if lag < 0 {
+				t.Fatal("still cached a second after the change")
+			}
+			t.Logf("dropped %v after the change", lag)
+			if name == "written in place" && f.cache.get(sk) == nil {
+				t.Fatal("a change to one file dropped its sibling")
+			}
+		})
+	}
+}
+
+// waitDropped polls until k leaves the cache, returning how long that
+// took, or -1 past limit.
+func waitDropped(c *cache, k key, limit time.Duration) time.Duration {
+	start := time.Now()
+	for time.Since(start) < limit {
+		if c.get(k) == nil {
+			return time.Since(start)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return -1
+}
+
+// TestWatchLeavesLinkedPathsToStat: a file reached through a symbolic link
+// is not watched (a change to the link's target reaches other watches), and
+// neither is one past the watch limit; both stay revalidated by stat.
+func TestWatchLeavesLinkedPathsToStat(t *testing.T) {
+	root, _ := filepath.EvalSymlinks(t.TempDir())
+	write(t, filepath.Join(root, "real/file.txt"), "content")
+	if err := os.Symlink("real", filepath.Join(root, "link")); err != nil {
+		t.Fatal(err)
+	}
+	f := watchedFiles(t)
+	if _, e := f.cacheFile(t, filepath.Join(root, "link/file.txt")); e.watched.Load() {
+		t.Fatal("a file behind a link is watched")
+	}
+	f.watcher.max = len(f.watcher.wds) // no watch left
+	write(t, filepath.Join(root, "other/file.txt"), "content")
+	k, e := f.cacheFile(t, filepath.Join(root, "other/file.txt"))
+	if e.watched.Load() {
+		t.Fatal("a file past the watch limit is watched")
+	}
+	if !f.fresh(e) || f.cache.get(k) == nil {
+		t.Fatal("an unwatched file is not served after its stat")
+	}
+	os.Truncate(filepath.Join(root, "other/file.txt"), 1)
+	if f.fresh(e) {
+		t.Fatal("an unwatched file changed on disk is still fresh: the stat was skipped")
+	}
+}
