@@ -31,7 +31,7 @@ import (
 //	  - nginx (/usr/sbin/nginx) with secure_link, as a non-daemon on its own
 //	    temporary config;
 //	  - the gate (HS256, hot) in front of the valet_files read path instead
-//	    of file_server.
+//	    of file_server, revalidating by stat (the default) and with watch.
 //
 // Caddy, the gatekeeper and nginx run on CPU 0, wrk on CPU 1. Rounds
 // alternate between targets; medians and ratios are reported (see
@@ -47,7 +47,7 @@ func BenchmarkPeers(b *testing.B) {
 	gk := startGatekeeper(b, k)
 	plain, hot, cold, fwd := testenv.Addr(testenv.FreePort(b)), testenv.Addr(testenv.FreePort(b)),
 		testenv.Addr(testenv.FreePort(b)), testenv.Addr(testenv.FreePort(b))
-	rp := testenv.Addr(testenv.FreePort(b))
+	rp, rpWatch := testenv.Addr(testenv.FreePort(b)), testenv.Addr(testenv.FreePort(b))
 	gate := func(extra string) string {
 		return fmt.Sprintf("valet {\n\t\tkey hs1 hs256 {file.%s}\n\t\tkey ed1 eddsa {file.%s}\n\t\t%s\n\t}", k.hsFile, k.edPub, extra)
 	}
@@ -82,7 +82,14 @@ http://%[9]s {
 	%[6]s
 	valet_files
 }
-`, plain, hot, cold, fwd, root, gate(""), gate("verified_cache_size 1000"), gk, rp)
+http://%[10]s {
+	root * %[5]s
+	%[6]s
+	valet_files {
+		watch
+	}
+}
+`, plain, hot, cold, fwd, root, gate(""), gate("verified_cache_size 1000"), gk, rp, rpWatch)
 	c := testenv.StartCaddy(b, caddyfile, "http://"+plain+"/")
 	pinToCPU0(b, c.Cmd.Process.Pid)
 	ngx := startNginx(b, nginx, root)
@@ -105,6 +112,7 @@ http://%[9]s {
 				{name: "forward_auth_hs256", url: "http://" + fwd + p + "?vk=" + hs, conns: conns},
 				{name: "nginx_secure_link", url: "http://" + ngx.addr + ngx.link(p), conns: conns},
 				{name: "valet_hs256_hot+valet_files", url: "http://" + rp + p + "?vk=" + hs, conns: conns},
+				{name: "valet_hs256_hot+valet_files_watch", url: "http://" + rpWatch + p + "?vk=" + hs, conns: conns},
 			}
 			if file == "4k.bin" {
 				targets = append(targets,
@@ -112,8 +120,8 @@ http://%[9]s {
 					loadTarget{name: "valet_eddsa_cold", url: "http://" + cold + p, script: coldEd})
 			}
 			m := compare(b, targets)
-			b.Logf("%s: gated/ungated %.3f (hs256 hot), %.3f (eddsa hot); valet/forward_auth %.2fx; valet/nginx %.3f; gate+valet_files/file_server %.2fx",
-				file, m[1]/m[0], m[2]/m[0], m[1]/m[3], m[1]/m[4], m[5]/m[0])
+			b.Logf("%s: gated/ungated %.3f (hs256 hot), %.3f (eddsa hot); valet/forward_auth %.2fx; valet/nginx %.3f; gate+valet_files/file_server %.2fx (%.2fx with watch)",
+				file, m[1]/m[0], m[2]/m[0], m[1]/m[3], m[1]/m[4], m[5]/m[0], m[6]/m[0])
 		}
 	}
 }

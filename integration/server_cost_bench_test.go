@@ -38,7 +38,7 @@ func BenchmarkServerCost(b *testing.B) {
 	root := b.TempDir()
 	mustWrite(b, filepath.Join(root, "photos/alice/4k.bin"), strings.Repeat("x", 4096))
 	sites := map[string]string{}
-	for _, name := range []string{"plain", "gated", "cold", "files", "gatedfiles", "respond", "gatedrespond"} {
+	for _, name := range []string{"plain", "gated", "cold", "files", "gatedfiles", "gatedwatch", "respond", "gatedrespond"} {
 		sites[name] = testenv.Addr(testenv.FreePort(b))
 	}
 	gateWith := func(extra string) string {
@@ -53,6 +53,7 @@ func BenchmarkServerCost(b *testing.B) {
 		site(sites["cold"], cold+"\n\tfile_server") +
 		site(sites["files"], "valet_files") +
 		site(sites["gatedfiles"], gate+"\n\tvalet_files") +
+		site(sites["gatedwatch"], gate+"\n\tvalet_files {\n\t\twatch\n\t}") +
 		site(sites["respond"], `respond "`+strings.Repeat("x", 4096)+`"`) +
 		site(sites["gatedrespond"], gate+"\n\trespond \""+strings.Repeat("x", 4096)+"\"")
 	c := testenv.StartCaddy(b, caddyfile, "http://"+sites["plain"]+"/")
@@ -66,6 +67,7 @@ func BenchmarkServerCost(b *testing.B) {
 		{name: "valet_eddsa_cold", url: "http://" + sites["cold"], script: coldScript(b, file, k.ed)},
 		{name: "valet_files", url: "http://" + sites["files"] + file},
 		{name: "valet_hs256_hot+valet_files", url: "http://" + sites["gatedfiles"] + file + "?vk=" + hs},
+		{name: "valet_hs256_hot+valet_files_watch", url: "http://" + sites["gatedwatch"] + file + "?vk=" + hs},
 		{name: "respond_4k", url: "http://" + sites["respond"] + file},
 		{name: "valet_hs256_hot+respond_4k", url: "http://" + sites["gatedrespond"] + file + "?vk=" + hs},
 	}
