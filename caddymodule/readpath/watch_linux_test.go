@@ -165,3 +165,21 @@ func TestWatchLeavesLinkedPathsToStat(t *testing.T) {
 		t.Fatal("an unwatched file changed on disk is still fresh: the stat was skipped")
 	}
 }
+
+// BenchmarkServeHitWatch: a cached file with watch on: no stat, a change
+// would have dropped it.
+func BenchmarkServeHitWatch(b *testing.B) {
+	f, r := benchFiles(b)
+	w, err := newWatcher(f.cache.dropUnder)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(w.close)
+	f.watcher = w
+	runServe(b, f, r)
+	for _, e := range f.cache.m {
+		if !e.watched.Load() {
+			b.Fatal("the file was not watched")
+		}
+	}
+}
