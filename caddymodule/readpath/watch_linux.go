@@ -22,13 +22,15 @@ import (
 // after the change, not before it: that delay, usually microseconds, is the
 // staleness bound of a watched entry (docs/readpath.md).
 type watcher struct {
-	file    *os.File // the inotify descriptor, read by run
+	file    *os.File // the inotify descriptor, read by run through the poller
+	fd      int      // the same, for adding watches (File.Fd would make reads blocking)
 	changed func(path string)
 
-	mu    sync.Mutex
-	paths map[int32]string // watch descriptor -> absolute path
-	wds   map[string]int32
-	max   int // watches this watcher may hold
+	mu     sync.Mutex
+	paths  map[int32]string // watch descriptor -> absolute path
+	wds    map[string]int32
+	max    int  // watches this watcher may hold
+	closed bool // no more watches: fd is closed, or may be another file's
 
 	events atomic.Uint64 // events handled: a load that saw none may trust its watches
 	done   chan struct{}
@@ -54,7 +56,7 @@ func newWatcher(changed func(path string)) (*watcher, error) {
 		return nil, os.NewSyscallError("inotify_init1", err)
 	}
 	w := &watcher{
-		file: os.NewFile(uintptr(fd), "inotify"), changed: changed,
+		file: os.NewFile(uintptr(fd), "inotify"), fd: fd, changed: changed,
 		paths: map[int32]string{}, wds: map[string]int32{}, max: maxWatches,
 		done: make(chan struct{}),
 	}
@@ -92,10 +94,10 @@ func (w *watcher) add(path string, events uint32) bool {
 	if _, ok := w.wds[path]; ok {
 		return true
 	}
-	if len(w.wds) >= w.max {
+	if w.closed || len(w.wds) >= w.max {
 		return false
 	}
-	wd, err := syscall.InotifyAddWatch(int(w.file.Fd()), path, events)
+	wd, err := syscall.InotifyAddWatch(w.fd, path, events)
 	if err != nil {
 		return false
 	}
@@ -110,12 +112,17 @@ func (w *watcher) run() {
 	for {
 		n, err := w.file.Read(buf)
 		if err != nil {
-			if errors.Is(err, os.ErrClosed) {
-				return
+			// Closed, or broken: no more notices, so nothing may be trusted
+			// to them. Refuse new watches, then drop every cached file and
+			// count an event, so a load in progress does not trust its own.
+			w.mu.Lock()
+			w.closed = true
+			w.mu.Unlock()
+			if !errors.Is(err, os.ErrClosed) {
+				w.changed("")
+				w.events.Add(1)
 			}
-			w.changed("") // unexpected: forget everything rather than trust it
-			w.events.Add(1)
-			continue
+			return
 		}
 		for off := 0; off+syscall.SizeofInotifyEvent <= n; {
 			ev := (*syscall.InotifyEvent)(unsafe.Pointer(&buf[off]))
@@ -142,8 +149,8 @@ func (w *watcher) handle(wd int32, mask uint32, name string) {
 		if w.wds[path] == wd {
 			delete(w.wds, path)
 		}
-		if mask&syscall.IN_IGNORED == 0 {
-			syscall.InotifyRmWatch(int(w.file.Fd()), uint32(wd))
+		if mask&syscall.IN_IGNORED == 0 && !w.closed {
+			syscall.InotifyRmWatch(w.fd, uint32(wd))
 		}
 	}
 	w.mu.Unlock()
@@ -158,6 +165,9 @@ func (w *watcher) handle(wd int32, mask uint32, name string) {
 
 // close stops the watcher and removes its watches.
 func (w *watcher) close() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
 	w.file.Close()
 	<-w.done
 }

@@ -183,3 +183,30 @@ func BenchmarkServeHitWatch(b *testing.B) {
 		}
 	}
 }
+
+// TestWatcherClosesWhileIdle: a config reload closes the watcher of the
+// old config; it must stop at once, with watches placed and no event
+// coming, and place no watch afterwards.
+func TestWatcherClosesWhileIdle(t *testing.T) {
+	root, _ := filepath.EvalSymlinks(t.TempDir())
+	write(t, filepath.Join(root, "a/file.txt"), "content")
+	w, err := newWatcher(func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.watch(filepath.Join(root, "a/file.txt")) {
+		t.Fatal("not watched")
+	}
+	time.Sleep(50 * time.Millisecond) // let run wait in its read
+	closed := make(chan struct{})
+	go func() { w.close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(2 * time.Second):
+		t.Fatal("close still waits for an event 2s later")
+	}
+	write(t, filepath.Join(root, "b/file.txt"), "content")
+	if w.watch(filepath.Join(root, "b/file.txt")) {
+		t.Fatal("a closed watcher placed a watch")
+	}
+}
