@@ -19,11 +19,11 @@ import (
 // cached files at or below the path it names.
 //
 // A notice reaches the cache once the watcher has read the kernel's event,
-// after the change, not before it: that delay, usually microseconds, is the
-// staleness bound of a watched entry (docs/readpath.md).
+// after the change, not before it: that delay, usually well under a
+// millisecond, is the staleness bound of a watched entry (docs/readpath.md).
 type watcher struct {
 	file    *os.File // the inotify descriptor, read by run through the poller
-	fd      int      // the same, for adding watches (File.Fd would make reads blocking)
+	fd      int      // the same descriptor, for inotify_add_watch and inotify_rm_watch
 	changed func(path string)
 
 	mu     sync.Mutex
