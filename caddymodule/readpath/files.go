@@ -63,10 +63,10 @@ type Files struct {
 	// Watch drops a cached file when the kernel reports a change to it or
 	// to a directory above it (Linux inotify), instead of a stat on every
 	// request. A change is then seen once the gateway has read the
-	// kernel's notice, usually within microseconds, not on the very next
-	// request. Files on network shares, FUSE or overlays, reached through
-	// a symbolic link, or past the watch limits keep the stat (and
-	// Revalidate). Elsewhere than Linux it changes nothing.
+	// kernel's notice, usually well under a millisecond, not on the very
+	// next request. Files on network shares, FUSE or overlays, reached
+	// through a symbolic link, or whose watches the kernel refused keep
+	// the stat (and Revalidate). Elsewhere than Linux it changes nothing.
 	Watch bool `json:"watch,omitempty"`
 
 	fsmap   caddy.FileSystems

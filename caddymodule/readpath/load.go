@@ -84,16 +84,16 @@ func (f *Files) load(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 // cacheWatched caches e, watched when the watcher can vouch for it: its
 // watches stand, the path still names the file read (a stat after the
 // watches, so any later change is reported), and no event was handled
-// meanwhile (one could have been this file's, handled before the put could
-// see it). Otherwise e is revalidated by stat like any entry.
+// between that stat and the put (one could have been this file's, handled
+// before the put let it drop e). Otherwise e is revalidated by stat like
+// any entry.
 func (f *Files) cacheWatched(k key, e *entry) {
 	w := f.watcher
 	if w == nil {
 		f.cache.put(k, e)
 		return
 	}
-	seen := w.seen()
-	ok := w.watch(e.filename)
+	ok, seen := w.watch(e.filename)
 	if ok {
 		id, err := statID(e.filename)
 		ok = err == nil && id == e.id

@@ -44,8 +44,9 @@ const (
 		syscall.IN_MOVE_SELF | syscall.IN_ONLYDIR
 )
 
-// maxWatches bounds the watches of one site's cache (files and directories);
-// past it, and past the kernel's own limit, files are revalidated by stat.
+// maxWatches bounds the watches of one site's cache (files and directories):
+// past it the watcher starts over (see watch). Past the kernel's own limit,
+// files are revalidated by stat.
 const maxWatches = 1 << 16
 
 // newWatcher starts a watcher that calls changed with the absolute path of
@@ -68,25 +69,36 @@ func newWatcher(changed func(path string)) (*watcher, error) {
 func (w *watcher) seen() uint64 { return w.events.Load() }
 
 // watch makes sure filename (absolute, clean) and every directory above it
-// are watched. It reports false when they cannot be: a symbolic link on the
-// way (a change to its target would reach other watches), a file system
-// whose changes the kernel may not report (network shares, FUSE, overlays),
-// or no watch left.
-func (w *watcher) watch(filename string) bool {
+// are watched, and returns the count of events handled once they are (see
+// Files.cacheWatched). It reports false when they cannot be: a symbolic
+// link on the way (a change to its target would reach other watches), a
+// file system whose changes the kernel may not report (network shares,
+// FUSE, overlays), or a watch the kernel refused.
+//
+// Watches outlive the cached files they were placed for (one file can be
+// cached under several scopes), so when the next file's would pass the
+// limit, the watcher starts over: every watch removed, every cached file
+// dropped, each to be read and watched again on its next request.
+func (w *watcher) watch(filename string) (ok bool, seen uint64) {
 	if real, err := filepath.EvalSymlinks(filename); err != nil || real != filename || !reportsChanges(filename) {
-		return false
+		return false, 0
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if len(w.wds)+strings.Count(filename, "/")+1 > w.max {
+		w.reset()
+	}
 	for dir := filepath.Dir(filename); ; dir = filepath.Dir(dir) {
 		if !w.add(dir, dirEvents) {
-			return false
+			return false, 0
 		}
 		if dir == "/" {
 			break
 		}
 	}
-	return w.add(filename, fileEvents)
+	// Read under mu: a reset (which counts an event) either came before
+	// these watches were placed, or comes after this count.
+	return w.add(filename, fileEvents), w.seen()
 }
 
 // add watches one path, once (callers hold mu).
@@ -94,7 +106,7 @@ func (w *watcher) add(path string, events uint32) bool {
 	if _, ok := w.wds[path]; ok {
 		return true
 	}
-	if w.closed || len(w.wds) >= w.max {
+	if w.closed {
 		return false
 	}
 	wd, err := syscall.InotifyAddWatch(w.fd, path, events)
@@ -103,6 +115,21 @@ func (w *watcher) add(path string, events uint32) bool {
 	}
 	w.paths[int32(wd)], w.wds[path] = path, int32(wd)
 	return true
+}
+
+// reset removes every watch and drops every cached file; an event is
+// counted, so a load in progress trusts none of its watches (callers hold
+// mu).
+func (w *watcher) reset() {
+	for wd := range w.paths {
+		if !w.closed {
+			syscall.InotifyRmWatch(w.fd, uint32(wd))
+		}
+	}
+	clear(w.paths)
+	clear(w.wds)
+	w.changed("")
+	w.events.Add(1)
 }
 
 // run reads events until the watcher is closed.

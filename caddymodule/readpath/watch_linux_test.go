@@ -139,8 +139,8 @@ func waitDropped(c *cache, k key, limit time.Duration) time.Duration {
 }
 
 // TestWatchLeavesLinkedPathsToStat: a file reached through a symbolic link
-// is not watched (a change to the link's target reaches other watches), and
-// neither is one past the watch limit; both stay revalidated by stat.
+// is not watched (a change to the link's target reaches other watches); it
+// stays revalidated by stat.
 func TestWatchLeavesLinkedPathsToStat(t *testing.T) {
 	root, _ := filepath.EvalSymlinks(t.TempDir())
 	write(t, filepath.Join(root, "real/file.txt"), "content")
@@ -148,19 +148,14 @@ func TestWatchLeavesLinkedPathsToStat(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := watchedFiles(t)
-	if _, e := f.cacheFile(t, filepath.Join(root, "link/file.txt")); e.watched.Load() {
-		t.Fatal("a file behind a link is watched")
-	}
-	f.watcher.max = len(f.watcher.wds) // no watch left
-	write(t, filepath.Join(root, "other/file.txt"), "content")
-	k, e := f.cacheFile(t, filepath.Join(root, "other/file.txt"))
+	k, e := f.cacheFile(t, filepath.Join(root, "link/file.txt"))
 	if e.watched.Load() {
-		t.Fatal("a file past the watch limit is watched")
+		t.Fatal("a file behind a link is watched")
 	}
 	if !f.fresh(e) || f.cache.get(k) == nil {
 		t.Fatal("an unwatched file is not served after its stat")
 	}
-	os.Truncate(filepath.Join(root, "other/file.txt"), 1)
+	os.Truncate(filepath.Join(root, "real/file.txt"), 1)
 	if f.fresh(e) {
 		t.Fatal("an unwatched file changed on disk is still fresh: the stat was skipped")
 	}
@@ -184,6 +179,36 @@ func BenchmarkServeHitWatch(b *testing.B) {
 	}
 }
 
+// TestWatchStartsOverAtTheLimit: when a file's watches would pass the
+// limit, every watch is removed and every cached file dropped, and the new
+// file is watched; a file cached before, changed afterwards, is read again.
+func TestWatchStartsOverAtTheLimit(t *testing.T) {
+	root, _ := filepath.EvalSymlinks(t.TempDir())
+	f := watchedFiles(t)
+	first := filepath.Join(root, "d0/file.txt")
+	write(t, first, "content")
+	k0, e0 := f.cacheFile(t, first)
+	f.watcher.max = len(f.watcher.wds) + 1 // room for one more file beside it, not a directory too
+	next := filepath.Join(root, "d1/file.txt")
+	write(t, next, "content")
+	k1, e1 := f.cacheFile(t, next)
+	if !e0.watched.Load() || !e1.watched.Load() {
+		t.Fatal("a file within the limit is not watched")
+	}
+	if f.cache.get(k0) != nil || f.cache.get(k1) == nil {
+		t.Fatal("starting over kept the files cached before, or lost the new one")
+	}
+	if len(f.watcher.wds) > f.watcher.max {
+		t.Fatalf("%d watches, over the limit of %d", len(f.watcher.wds), f.watcher.max)
+	}
+	// The first file's watches are gone: cached again, it is watched anew.
+	k0, e0 = f.cacheFile(t, first)
+	os.Truncate(first, 1)
+	if waitDropped(f.cache, k0, time.Second) < 0 || !e0.watched.Load() {
+		t.Fatal("a file cached again after the watcher started over is not watched")
+	}
+}
+
 // TestWatcherClosesWhileIdle: a config reload closes the watcher of the
 // old config; it must stop at once, with watches placed and no event
 // coming, and place no watch afterwards.
@@ -194,7 +219,7 @@ func TestWatcherClosesWhileIdle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !w.watch(filepath.Join(root, "a/file.txt")) {
+	if ok, _ := w.watch(filepath.Join(root, "a/file.txt")); !ok {
 		t.Fatal("not watched")
 	}
 	time.Sleep(50 * time.Millisecond) // let run wait in its read
@@ -206,7 +231,7 @@ func TestWatcherClosesWhileIdle(t *testing.T) {
 		t.Fatal("close still waits for an event 2s later")
 	}
 	write(t, filepath.Join(root, "b/file.txt"), "content")
-	if w.watch(filepath.Join(root, "b/file.txt")) {
+	if ok, _ := w.watch(filepath.Join(root, "b/file.txt")); ok {
 		t.Fatal("a closed watcher placed a watch")
 	}
 }
