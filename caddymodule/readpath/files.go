@@ -71,6 +71,7 @@ type Files struct {
 
 	fsmap   caddy.FileSystems
 	watcher *watcher // nil unless Watch, on Linux
+	logger  *zap.Logger
 	cache   *cache
 	stats   *metrics
 	fast    bool   // the configuration lets the cache answer
@@ -106,6 +107,7 @@ func (f *Files) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("valet_files: %w", err)
 	}
 	f.fsmap = ctx.FileSystems()
+	f.logger = ctx.Logger()
 	if f.CacheSize == 0 {
 		f.CacheSize = DefaultCacheSize
 	}
@@ -124,7 +126,7 @@ func (f *Files) Provision(ctx caddy.Context) error {
 	f.fast = f.fastConfig()
 	if f.Watch {
 		if f.watcher, err = newWatcher(f.cache.dropUnder); err != nil {
-			ctx.Logger().Warn("valet_files: watch is off, cached files are revalidated by stat", zap.Error(err))
+			f.logger.Warn("valet_files: watch is off, cached files are revalidated by stat", zap.Error(err))
 		}
 	}
 	return nil

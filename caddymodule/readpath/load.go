@@ -15,6 +15,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 
 	"github.com/valetkey/caddy-valet/caddymodule/confine"
 )
@@ -93,7 +94,8 @@ func (f *Files) cacheWatched(k key, e *entry) {
 		f.cache.put(k, e)
 		return
 	}
-	ok, seen := w.watch(e.filename)
+	seen, err := w.watch(e.filename)
+	ok := err == nil
 	if ok {
 		id, err := statID(e.filename)
 		ok = err == nil && id == e.id
@@ -101,6 +103,10 @@ func (f *Files) cacheWatched(k key, e *entry) {
 	f.cache.put(k, e)
 	if ok && w.seen() == seen {
 		e.watched.Store(true)
+	}
+	if err != nil && w.firstRefusal() {
+		f.logger.Info("valet_files: watch cannot vouch for a cached file, which is revalidated by stat instead (logged once per site)",
+			zap.String("file", e.filename), zap.String("why", err.Error()))
 	}
 }
 

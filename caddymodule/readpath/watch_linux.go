@@ -2,6 +2,7 @@ package readpath
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,8 +33,9 @@ type watcher struct {
 	max    int  // watches this watcher may hold
 	closed bool // no more watches: fd is closed, or may be another file's
 
-	events atomic.Uint64 // events handled: a load that saw none may trust its watches
-	done   chan struct{}
+	events  atomic.Uint64 // events handled: a load that saw none may trust its watches
+	refused atomic.Bool   // a file could not be watched (the first one is logged)
+	done    chan struct{}
 }
 
 const (
@@ -68,20 +70,27 @@ func newWatcher(changed func(path string)) (*watcher, error) {
 // seen is the number of events handled so far.
 func (w *watcher) seen() uint64 { return w.events.Load() }
 
+// firstRefusal reports whether this is the first file watch could not
+// vouch for, so the read path logs only that one.
+func (w *watcher) firstRefusal() bool { return w.refused.CompareAndSwap(false, true) }
+
 // watch makes sure filename (absolute, clean) and every directory above it
 // are watched, and returns the count of events handled once they are (see
-// Files.cacheWatched). It reports false when they cannot be: a symbolic
-// link on the way (a change to its target would reach other watches), a
-// file system whose changes the kernel may not report (network shares,
-// FUSE, overlays), or a watch the kernel refused.
+// Files.cacheWatched). It returns why when they cannot be: a symbolic link
+// on the way (a change to its target would reach other watches), a file
+// system whose changes the kernel may not report (network shares, FUSE,
+// overlays), or a watch the kernel refused.
 //
 // Watches outlive the cached files they were placed for (one file can be
 // cached under several scopes), so when the next file's would pass the
 // limit, the watcher starts over: every watch removed, every cached file
 // dropped, each to be read and watched again on its next request.
-func (w *watcher) watch(filename string) (ok bool, seen uint64) {
-	if real, err := filepath.EvalSymlinks(filename); err != nil || real != filename || !reportsChanges(filename) {
-		return false, 0
+func (w *watcher) watch(filename string) (seen uint64, err error) {
+	if real, err := filepath.EvalSymlinks(filename); err != nil || real != filename {
+		return 0, errors.New("its path has a symbolic link, or changed meanwhile")
+	}
+	if err := reportsChanges(filename); err != nil {
+		return 0, err
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -89,8 +98,8 @@ func (w *watcher) watch(filename string) (ok bool, seen uint64) {
 		w.reset()
 	}
 	for dir := filepath.Dir(filename); ; dir = filepath.Dir(dir) {
-		if !w.add(dir, dirEvents) {
-			return false, 0
+		if err := w.add(dir, dirEvents); err != nil {
+			return 0, err
 		}
 		if dir == "/" {
 			break
@@ -98,23 +107,23 @@ func (w *watcher) watch(filename string) (ok bool, seen uint64) {
 	}
 	// Read under mu: a reset (which counts an event) either came before
 	// these watches were placed, or comes after this count.
-	return w.add(filename, fileEvents), w.seen()
+	return w.seen(), w.add(filename, fileEvents)
 }
 
 // add watches one path, once (callers hold mu).
-func (w *watcher) add(path string, events uint32) bool {
+func (w *watcher) add(path string, events uint32) error {
 	if _, ok := w.wds[path]; ok {
-		return true
+		return nil
 	}
 	if w.closed {
-		return false
+		return errors.New("the watcher is closed")
 	}
 	wd, err := syscall.InotifyAddWatch(w.fd, path, events)
 	if err != nil {
-		return false
+		return &os.PathError{Op: "inotify_add_watch", Path: path, Err: err}
 	}
 	w.paths[int32(wd)], w.wds[path] = path, int32(wd)
-	return true
+	return nil
 }
 
 // reset removes every watch and drops every cached file; an event is
@@ -199,15 +208,15 @@ func (w *watcher) close() {
 	<-w.done
 }
 
-// reportsChanges reports whether the kernel tells inotify of every change
-// to the file at path: true on local disk and memory file systems, false on
-// network shares, FUSE and overlays, whose files can change elsewhere. (The
-// directories above a file are watched wherever they are: what matters
-// there is a rename made through this machine's view of them.)
-func reportsChanges(path string) bool {
+// reportsChanges tells whether the kernel tells inotify of every change
+// to the file at path: yes (nil) on local disk and memory file systems, no
+// on network shares, FUSE and overlays, whose files can change elsewhere.
+// (The directories above a file are watched wherever they are: what
+// matters there is a rename made through this machine's view of them.)
+func reportsChanges(path string) error {
 	var st syscall.Statfs_t
-	if syscall.Statfs(path, &st) != nil {
-		return false
+	if err := syscall.Statfs(path, &st); err != nil {
+		return &os.PathError{Op: "statfs", Path: path, Err: err}
 	}
 	switch uint32(st.Type) {
 	case 0xEF53, // ext2, ext3, ext4
@@ -216,7 +225,7 @@ func reportsChanges(path string) bool {
 		0x01021994, // tmpfs
 		0xF2F52010, // f2fs
 		0x2FC12FC1: // zfs
-		return true
+		return nil
 	}
-	return false
+	return fmt.Errorf("its file system (type %#x) is not a local disk or memory file system whose changes inotify reports", uint32(st.Type))
 }

@@ -3,15 +3,19 @@ package readpath
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // watchedFiles is a read path with a watched cache over a fresh tree, the
 // way load leaves it: no Caddy, just the cache and the watcher.
 func watchedFiles(t *testing.T) *Files {
 	t.Helper()
-	f := &Files{cache: newCache(1<<20, newMetrics())}
+	f := &Files{cache: newCache(1<<20, newMetrics()), logger: zap.NewNop()}
 	w, err := newWatcher(f.cache.dropUnder)
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +144,7 @@ func waitDropped(c *cache, k key, limit time.Duration) time.Duration {
 
 // TestWatchLeavesLinkedPathsToStat: a file reached through a symbolic link
 // is not watched (a change to the link's target reaches other watches); it
-// stays revalidated by stat.
+// stays revalidated by stat, and the first such file is logged with why.
 func TestWatchLeavesLinkedPathsToStat(t *testing.T) {
 	root, _ := filepath.EvalSymlinks(t.TempDir())
 	write(t, filepath.Join(root, "real/file.txt"), "content")
@@ -148,9 +152,15 @@ func TestWatchLeavesLinkedPathsToStat(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := watchedFiles(t)
+	core, logs := observer.New(zap.InfoLevel)
+	f.logger = zap.New(core)
 	k, e := f.cacheFile(t, filepath.Join(root, "link/file.txt"))
 	if e.watched.Load() {
 		t.Fatal("a file behind a link is watched")
+	}
+	f.cacheFile(t, filepath.Join(root, "link/file.txt")) // again: not logged twice
+	if n := logs.Len(); n != 1 || !strings.Contains(logs.All()[0].ContextMap()["why"].(string), "symbolic link") {
+		t.Fatalf("%d log lines, want one saying why the file is not watched: %v", n, logs.All())
 	}
 	if !f.fresh(e) || f.cache.get(k) == nil {
 		t.Fatal("an unwatched file is not served after its stat")
@@ -219,8 +229,8 @@ func TestWatcherClosesWhileIdle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := w.watch(filepath.Join(root, "a/file.txt")); !ok {
-		t.Fatal("not watched")
+	if _, err := w.watch(filepath.Join(root, "a/file.txt")); err != nil {
+		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond) // let run wait in its read
 	closed := make(chan struct{})
@@ -231,7 +241,7 @@ func TestWatcherClosesWhileIdle(t *testing.T) {
 		t.Fatal("close still waits for an event 2s later")
 	}
 	write(t, filepath.Join(root, "b/file.txt"), "content")
-	if ok, _ := w.watch(filepath.Join(root, "b/file.txt")); ok {
+	if _, err := w.watch(filepath.Join(root, "b/file.txt")); err == nil {
 		t.Fatal("a closed watcher placed a watch")
 	}
 }

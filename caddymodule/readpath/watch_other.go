@@ -12,6 +12,7 @@ func newWatcher(func(path string)) (*watcher, error) {
 	return nil, errors.New("watching files needs Linux (inotify)")
 }
 
-func (*watcher) seen() uint64                { return 0 }
-func (*watcher) watch(string) (bool, uint64) { return false, 0 }
-func (*watcher) close()                      {}
+func (*watcher) seen() uint64                 { return 0 }
+func (*watcher) watch(string) (uint64, error) { return 0, errors.ErrUnsupported }
+func (*watcher) firstRefusal() bool           { return false }
+func (*watcher) close()                       {}
