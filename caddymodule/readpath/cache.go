@@ -91,8 +91,7 @@ func (c *cache) evictOne(keep key) bool {
 				e.used.Store(false)
 				continue
 			}
-			delete(c.m, k)
-			c.bytes -= e.cost()
+			c.forget(k, e)
 			c.stats.evicted()
 			return true
 		}
@@ -100,12 +99,17 @@ func (c *cache) evictOne(keep key) bool {
 	return false
 }
 
+// forget removes the entry e under k and its cost (callers hold mu).
+func (c *cache) forget(k key, e *entry) {
+	delete(c.m, k)
+	c.bytes -= e.cost()
+}
+
 // remove drops e if it is still the entry under k.
 func (c *cache) remove(k key, e *entry) {
 	c.mu.Lock()
 	if c.m[k] == e {
-		delete(c.m, k)
-		c.bytes -= e.cost()
+		c.forget(k, e)
 		c.stats.setBytes(c.bytes)
 	}
 	c.mu.Unlock()
@@ -117,8 +121,7 @@ func (c *cache) dropUnder(path string) {
 	c.mu.Lock()
 	for k, e := range c.m {
 		if isUnder(e.filename, path) {
-			delete(c.m, k)
-			c.bytes -= e.cost()
+			c.forget(k, e)
 		}
 	}
 	c.stats.setBytes(c.bytes)
