@@ -169,11 +169,14 @@ func (w *watcher) run() {
 	}
 }
 
-// handle drops what one event may have changed, then counts it.
+// handle drops what one event may have changed, then counts it. An event
+// of a watch no longer known (removed by a start-over, or after its path
+// changed) concerns no cached file, and is not counted: a start-over's own
+// removals would otherwise keep the files cached after it unwatched.
 func (w *watcher) handle(wd int32, mask uint32, name string) {
-	defer w.events.Add(1)
 	if mask&syscall.IN_Q_OVERFLOW != 0 {
 		w.changed("")
+		w.events.Add(1)
 		return
 	}
 	w.mu.Lock()
@@ -197,6 +200,7 @@ func (w *watcher) handle(wd int32, mask uint32, name string) {
 		path = filepath.Join(path, name)
 	}
 	w.changed(path)
+	w.events.Add(1)
 }
 
 // close stops the watcher and removes its watches.
