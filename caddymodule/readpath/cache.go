@@ -27,7 +27,7 @@ type entry struct {
 
 	used    atomic.Bool  // set on every hit, cleared by the eviction sweep
 	checked atomic.Int64 // when the disk was last checked (unix ns), with Revalidate
-	watched atomic.Bool  // a change to the file drops it (Watch): no stat needed
+	watched atomic.Bool  // a change to the file drops it (Watch): no stat needed while in the cache
 }
 
 // entryOverhead approximates an entry's memory beside its data.
@@ -62,8 +62,11 @@ func (c *cache) get(k key) *entry {
 }
 
 // put stores e under k, replacing what was there, and evicts until the
-// total fits. An entry larger than the whole cache is not stored.
-func (c *cache) put(k key, e *entry) {
+// total fits. An entry larger than the whole cache is not stored. When
+// vouch (called under the lock) says so, e is marked watched: a drop, made
+// under the same lock, then comes either before, and vouch knows of its
+// event, or after, and unwatches e.
+func (c *cache) put(k key, e *entry, vouch func() bool) {
 	cost := e.cost()
 	if cost > c.max {
 		return
@@ -71,7 +74,10 @@ func (c *cache) put(k key, e *entry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old := c.m[k]; old != nil {
-		c.bytes -= old.cost()
+		c.forget(k, old)
+	}
+	if vouch != nil && vouch() {
+		e.watched.Store(true)
 	}
 	c.m[k] = e
 	c.bytes += cost
@@ -99,10 +105,12 @@ func (c *cache) evictOne(keep key) bool {
 	return false
 }
 
-// forget removes the entry e under k and its cost (callers hold mu).
+// forget removes the entry e under k and its cost (callers hold mu). It
+// is no longer watched: a request that found it before may not trust it.
 func (c *cache) forget(k key, e *entry) {
 	delete(c.m, k)
 	c.bytes -= e.cost()
+	e.watched.Store(false)
 }
 
 // remove drops e if it is still the entry under k.

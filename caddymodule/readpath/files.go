@@ -61,12 +61,13 @@ type Files struct {
 	Revalidate caddy.Duration `json:"revalidate,omitempty"`
 
 	// Watch drops a cached file when the kernel reports a change to it or
-	// to a directory above it (Linux inotify), instead of a stat on every
-	// request. A change is then seen once the gateway has read the
-	// kernel's notice, usually well under a millisecond, not on the very
-	// next request. Files on network shares, FUSE or overlays, reached
-	// through a symbolic link, or whose watches the kernel refused keep
-	// the stat (and Revalidate). Elsewhere than Linux it changes nothing.
+	// to a directory above it (Linux inotify), and serves it with one
+	// ioctl instead of a stat: while the kernel holds a notice the gateway
+	// has not handled yet, the file is checked by stat, so a change is
+	// still seen by the very next request. Files on network shares, FUSE
+	// or overlays, reached through a symbolic link, or whose watches the
+	// kernel refused keep the stat (and Revalidate). Elsewhere than Linux
+	// it changes nothing.
 	Watch bool `json:"watch,omitempty"`
 
 	fsmap   caddy.FileSystems
@@ -190,10 +191,13 @@ func (f *Files) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 }
 
 // fresh reports whether a cached file still is what the disk holds: yes
-// for a watched file (a change would have dropped it), else one stat,
-// unless the file was checked less than Revalidate ago.
+// for a watched file when the watcher has caught up with the kernel, else
+// one stat, unless the file was checked less than Revalidate ago. watched
+// is read again after caughtUp: a change made before the request began was
+// then handled, and had it concerned e, its drop unwatched e, even if the
+// lookup found e before that.
 func (f *Files) fresh(e *entry) bool {
-	if e.watched.Load() {
+	if e.watched.Load() && f.watcher.caughtUp() && e.watched.Load() {
 		return true
 	}
 	var now int64

@@ -84,14 +84,13 @@ func (f *Files) load(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 
 // cacheWatched caches e, watched when the watcher can vouch for it: its
 // watches stand, the path still names the file read (a stat after the
-// watches, so any later change is reported), and no event was handled
-// between that stat and the put (one could have been this file's, handled
-// before the put let it drop e). Otherwise e is revalidated by stat like
-// any entry.
+// watches, so any later change is reported), and no event was counted
+// since the watches stood (one could be this file's, its drop done before
+// the put). Otherwise e is revalidated by stat like any entry.
 func (f *Files) cacheWatched(k key, e *entry) {
 	w := f.watcher
 	if w == nil {
-		f.cache.put(k, e)
+		f.cache.put(k, e, nil)
 		return
 	}
 	seen, err := w.watch(e.filename)
@@ -100,10 +99,7 @@ func (f *Files) cacheWatched(k key, e *entry) {
 		id, err := statID(e.filename)
 		ok = err == nil && id == e.id
 	}
-	f.cache.put(k, e)
-	if ok && w.seen() == seen {
-		e.watched.Store(true)
-	}
+	f.cache.put(k, e, func() bool { return ok && w.seen() == seen })
 	if err != nil && w.firstRefusal() {
 		f.logger.Info("valet_files: watch cannot vouch for a cached file, which is revalidated by stat instead (logged once per site)",
 			zap.String("file", e.filename), zap.String("why", err.Error()))

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // watcher tells the cache when a file it holds may have changed, through
@@ -19,12 +21,14 @@ import (
 // link placed anywhere on the path reaches those). Each event drops the
 // cached files at or below the path it names.
 //
-// A notice reaches the cache once the watcher has read the kernel's event,
-// after the change, not before it: that delay, usually well under a
-// millisecond, is the staleness bound of a watched entry (docs/readpath.md).
+// The kernel queues an event before the call that made the change returns,
+// but the watcher handles it a little later. A watched entry is therefore
+// trusted only while the watcher has caught up (see caughtUp): otherwise it
+// is revalidated by stat, and the staleness bound stays zero.
 type watcher struct {
-	file    *os.File // the inotify descriptor, read by run through the poller
-	fd      int      // the same descriptor, for inotify_add_watch and inotify_rm_watch
+	file    *os.File        // the inotify descriptor, read by run through the poller
+	conn    syscall.RawConn // file's, to read events
+	fd      int             // the same descriptor, for inotify_add_watch and inotify_rm_watch
 	changed func(path string)
 
 	mu     sync.Mutex
@@ -34,6 +38,8 @@ type watcher struct {
 	closed bool // no more watches: fd is closed, or may be another file's
 
 	events  atomic.Uint64 // events handled: a load that saw none may trust its watches
+	behind  atomic.Bool   // events taken from the kernel are not all handled yet
+	stopped atomic.Bool   // closed or broken: no event will be handled again
 	refused atomic.Bool   // a file could not be watched (the first one is logged)
 	done    chan struct{}
 }
@@ -54,6 +60,16 @@ const maxWatches = 1 << 16
 // newWatcher starts a watcher that calls changed with the absolute path of
 // whatever changed ("" when the kernel lost events: everything).
 func newWatcher(changed func(path string)) (*watcher, error) {
+	w, err := openWatcher(changed)
+	if err != nil {
+		return nil, err
+	}
+	go w.run()
+	return w, nil
+}
+
+// openWatcher makes a watcher that reads no events until run.
+func openWatcher(changed func(path string)) (*watcher, error) {
 	fd, err := syscall.InotifyInit1(syscall.IN_CLOEXEC | syscall.IN_NONBLOCK)
 	if err != nil {
 		return nil, os.NewSyscallError("inotify_init1", err)
@@ -63,8 +79,26 @@ func newWatcher(changed func(path string)) (*watcher, error) {
 		paths: map[int32]string{}, wds: map[string]int32{}, max: maxWatches,
 		done: make(chan struct{}),
 	}
-	go w.run()
+	if w.conn, err = w.file.SyscallConn(); err != nil {
+		w.file.Close()
+		return nil, err
+	}
 	return w, nil
+}
+
+// caughtUp reports whether every change the kernel reported before the
+// call has been handled: no event waits in the kernel's queue (FIONREAD),
+// and none the watcher took from it is still unhandled. In that order: an
+// event queued before the call is either still queued, or was taken by a
+// read that set behind first and clears it only once the event is handled.
+// It costs one ioctl, against a stat's walk of the whole path.
+//
+// The ioctl names the descriptor by number, without holding the file (that
+// would allocate per call): if close has let the number go to another
+// file, stopped was set before, and is read after.
+func (w *watcher) caughtUp() bool {
+	queued, err := unix.IoctlGetInt(w.fd, unix.TIOCINQ) // FIONREAD: bytes of events queued
+	return err == nil && queued == 0 && !w.behind.Load() && !w.stopped.Load()
 }
 
 // seen is the number of events handled so far.
@@ -137,8 +171,7 @@ func (w *watcher) reset() {
 	}
 	clear(w.paths)
 	clear(w.wds)
-	w.changed("")
-	w.events.Add(1)
+	w.notify("")
 }
 
 // run reads events until the watcher is closed.
@@ -146,17 +179,19 @@ func (w *watcher) run() {
 	defer close(w.done)
 	buf := make([]byte, 64<<10)
 	for {
-		n, err := w.file.Read(buf)
+		n, err := w.read(buf)
 		if err != nil {
 			// Closed, or broken: no more notices, so nothing may be trusted
-			// to them. Refuse new watches, then drop every cached file and
-			// count an event, so a load in progress does not trust its own.
+			// to them. Refuse new watches; when broken, also drop every
+			// cached file and count an event, so a load in progress does
+			// not trust its own.
+			w.stopped.Store(true)
 			w.mu.Lock()
+			closing := w.closed
 			w.closed = true
 			w.mu.Unlock()
-			if !errors.Is(err, os.ErrClosed) {
-				w.changed("")
-				w.events.Add(1)
+			if !closing {
+				w.notify("")
 			}
 			return
 		}
@@ -166,7 +201,30 @@ func (w *watcher) run() {
 			off += syscall.SizeofInotifyEvent + int(ev.Len)
 			w.handle(ev.Wd, ev.Mask, strings.TrimRight(string(name), "\x00"))
 		}
+		w.behind.Store(false)
 	}
+}
+
+// read waits for events and takes them from the kernel's queue into buf,
+// setting behind just before (see caughtUp); run clears it once they are
+// handled.
+func (w *watcher) read(buf []byte) (n int, err error) {
+	cerr := w.conn.Read(func(fd uintptr) bool {
+		w.behind.Store(true)
+		n, err = syscall.Read(int(fd), buf)
+		if err == syscall.EAGAIN || err == syscall.EINTR {
+			w.behind.Store(false) // nothing taken: wait until readable
+			return false
+		}
+		return true
+	})
+	if cerr != nil {
+		return 0, cerr
+	}
+	if err == nil && n < syscall.SizeofInotifyEvent {
+		err = fmt.Errorf("inotify: read %d bytes", n)
+	}
+	return n, err
 }
 
 // handle drops what one event may have changed, then counts it. An event
@@ -175,8 +233,7 @@ func (w *watcher) run() {
 // removals would otherwise keep the files cached after it unwatched.
 func (w *watcher) handle(wd int32, mask uint32, name string) {
 	if mask&syscall.IN_Q_OVERFLOW != 0 {
-		w.changed("")
-		w.events.Add(1)
+		w.notify("")
 		return
 	}
 	w.mu.Lock()
@@ -199,12 +256,20 @@ func (w *watcher) handle(wd int32, mask uint32, name string) {
 	if name != "" {
 		path = filepath.Join(path, name)
 	}
-	w.changed(path)
+	w.notify(path)
+}
+
+// notify counts an event, then drops what it names. Counted first: a load
+// that finds the count unchanged when it caches a file (under the cache's
+// lock, see cache.put) knows any drop of an earlier event is done.
+func (w *watcher) notify(path string) {
 	w.events.Add(1)
+	w.changed(path)
 }
 
 // close stops the watcher and removes its watches.
 func (w *watcher) close() {
+	w.stopped.Store(true) // before the descriptor's number is free (see caughtUp)
 	w.mu.Lock()
 	w.closed = true
 	w.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+	"golang.org/x/sys/unix"
 )
 
 // watchedFiles is a read path with a watched cache over a fresh tree, the
@@ -129,6 +130,79 @@ func TestWatchDropsChangedFiles(t *testing.T) {
 	}
 }
 
+// TestWatchIsNeverBehind: a watched file is served without a stat only
+// while the watcher has handled every event the kernel queued. A change the
+// kernel has queued but the watcher not yet read, or read but not yet
+// handled, sends the very next request to the stat, which sees it: the
+// staleness bound stays zero. So does a request that found the entry just
+// before the watcher dropped it.
+func TestWatchIsNeverBehind(t *testing.T) {
+	setup := func(t *testing.T, f *Files) (string, key, *entry) {
+		t.Helper()
+		root, _ := filepath.EvalSymlinks(t.TempDir())
+		file := filepath.Join(root, "a/file.txt")
+		write(t, file, "content")
+		k, e := f.cacheFile(t, file)
+		if !e.watched.Load() || !f.fresh(e) {
+			t.Fatal("a quiet watched file is not fresh")
+		}
+		return file, k, e
+	}
+	t.Run("queued, not read", func(t *testing.T) {
+		f := &Files{cache: newCache(1<<20, newMetrics()), logger: zap.NewNop()}
+		w, err := openWatcher(f.cache.dropUnder) // run is not started: events stay queued
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { go w.run(); w.close() })
+		f.watcher = w
+		file, _, e := setup(t, f)
+		os.Truncate(file, 1)
+		if f.fresh(e) {
+			t.Fatal("a change the kernel queued was served from the cache")
+		}
+	})
+	t.Run("read, not handled", func(t *testing.T) {
+		f := watchedFiles(t)
+		file, k, e := setup(t, f)
+		f.watcher.mu.Lock() // handle waits for it, after run has taken the event
+		os.Truncate(file, 1)
+		for start := time.Now(); queuedBytes(t, f.watcher) > 0; time.Sleep(time.Millisecond) {
+			if time.Since(start) > time.Second {
+				f.watcher.mu.Unlock()
+				t.Fatal("the watcher did not read the event")
+			}
+		}
+		fresh := f.fresh(e)
+		f.watcher.mu.Unlock()
+		if fresh {
+			t.Fatal("a change the watcher had read but not handled was served from the cache")
+		}
+		if waitDropped(f.cache, k, time.Second) < 0 {
+			t.Fatal("not dropped once handled")
+		}
+	})
+	t.Run("found before the drop", func(t *testing.T) {
+		f := watchedFiles(t)
+		file, k, e := setup(t, f)
+		os.Truncate(file, 1)
+		if waitDropped(f.cache, k, time.Second) < 0 {
+			t.Fatal("not dropped")
+		}
+		if f.fresh(e) { // e as a lookup made before the drop holds it
+			t.Fatal("a dropped entry is still trusted")
+		}
+	})
+}
+
+func queuedBytes(t *testing.T, w *watcher) int {
+	n, err := unix.IoctlGetInt(w.fd, unix.TIOCINQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // waitDropped polls until k leaves the cache, returning how long that
 // took, or -1 past limit.
 func waitDropped(c *cache, k key, limit time.Duration) time.Duration {
@@ -202,10 +276,10 @@ func TestWatchStartsOverAtTheLimit(t *testing.T) {
 	next := filepath.Join(root, "d1/file.txt")
 	write(t, next, "content")
 	k1, e1 := f.cacheFile(t, next)
-	if !e0.watched.Load() || !e1.watched.Load() {
+	if !e1.watched.Load() {
 		t.Fatal("a file within the limit is not watched")
 	}
-	if f.cache.get(k0) != nil || f.cache.get(k1) == nil {
+	if f.cache.get(k0) != nil || e0.watched.Load() || f.cache.get(k1) == nil {
 		t.Fatal("starting over kept the files cached before, or lost the new one")
 	}
 	if len(f.watcher.wds) > f.watcher.max {
@@ -213,8 +287,9 @@ func TestWatchStartsOverAtTheLimit(t *testing.T) {
 	}
 	// The first file's watches are gone: cached again, it is watched anew.
 	k0, e0 = f.cacheFile(t, first)
+	watched := e0.watched.Load()
 	os.Truncate(first, 1)
-	if waitDropped(f.cache, k0, time.Second) < 0 || !e0.watched.Load() {
+	if !watched || waitDropped(f.cache, k0, time.Second) < 0 {
 		t.Fatal("a file cached again after the watcher started over is not watched")
 	}
 }

@@ -15,4 +15,5 @@ func newWatcher(func(path string)) (*watcher, error) {
 func (*watcher) seen() uint64                 { return 0 }
 func (*watcher) watch(string) (uint64, error) { return 0, errors.ErrUnsupported }
 func (*watcher) firstRefusal() bool           { return false }
+func (*watcher) caughtUp() bool               { return false }
 func (*watcher) close()                       {}
