@@ -54,19 +54,25 @@ func canonicalText(raw string) bool {
 	parts, runLen := 1, 0
 	for i := 0; i < len(raw); i++ {
 		switch c := raw[i]; {
-		case c == '.':
-			if runLen == 0 || parts == 3 {
-				return false
-			}
-			parts, runLen = parts+1, 0
-		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+		case base64URL[c]:
 			runLen++
+		case c == '.' && runLen > 0 && parts < 3:
+			parts, runLen = parts+1, 0
 		default:
 			return false
 		}
 	}
 	return parts == 3
 }
+
+// base64URL holds the bytes of the base64url alphabet: a table, because
+// every cold token's text is checked byte by byte.
+var base64URL = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") {
+		t[c] = true
+	}
+	return t
+}()
 
 // shapeOf walks one decoded part (header or payload): valid UTF-8, a JSON
 // object, each member at most once and never a case variant of a name in
