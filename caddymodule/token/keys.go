@@ -10,6 +10,9 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+
+	"github.com/oasisprotocol/curve25519-voi/curve"
+	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
 
 // Alg is a JWS algorithm the gateway accepts. Each key is bound to exactly
@@ -29,9 +32,9 @@ type Key struct {
 	ID  string
 	Alg Alg
 
-	verify any        // []byte or ed25519.PublicKey
-	sign   any        // []byte, ed25519.PrivateKey, or nil for a public key
-	macs   *sync.Pool // HS256: keyed HMAC states (see verifySignature)
+	sign any                    // []byte, ed25519.PrivateKey, or nil for a public key
+	macs *sync.Pool             // HS256: keyed HMAC states (see verifySignature)
+	ed   *voi.ExpandedPublicKey // EdDSA: the public key, decoded once (see verifySignature)
 }
 
 // CanSign reports whether the key holds private material.
@@ -44,7 +47,7 @@ func NewHMACKey(id string, secret []byte) (*Key, error) {
 		return nil, fmt.Errorf("key %q: an HS256 secret needs at least %d bytes, got %d", id, MinSecretLength, len(secret))
 	}
 	s := bytes.Clone(secret)
-	return &Key{ID: id, Alg: HS256, verify: s, sign: s, macs: newMACPool(s)}, nil
+	return &Key{ID: id, Alg: HS256, sign: s, macs: newMACPool(s)}, nil
 }
 
 // ParseKey reads key material as keygen writes it: for HS256 the secret text
@@ -69,7 +72,7 @@ func ParseKey(id string, alg Alg, material []byte) (*Key, error) {
 			if !ok {
 				return nil, fmt.Errorf("key %q: public key is %T, not Ed25519", id, pub)
 			}
-			return &Key{ID: id, Alg: EdDSA, verify: edPub}, nil
+			return newEdDSAKey(id, edPub, nil)
 		case "PRIVATE KEY":
 			priv, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 			if err != nil {
@@ -79,13 +82,40 @@ func ParseKey(id string, alg Alg, material []byte) (*Key, error) {
 			if !ok {
 				return nil, fmt.Errorf("key %q: private key is %T, not Ed25519", id, priv)
 			}
-			return &Key{ID: id, Alg: EdDSA, verify: edPriv.Public(), sign: edPriv}, nil
+			return newEdDSAKey(id, edPriv.Public().(ed25519.PublicKey), edPriv)
 		default:
 			return nil, fmt.Errorf("key %q: PEM block %q is neither PUBLIC KEY nor PRIVATE KEY", id, block.Type)
 		}
 	default:
 		return nil, fmt.Errorf("key %q: unsupported algorithm %q (use HS256 or EdDSA)", id, alg)
 	}
+}
+
+// newEdDSAKey makes an EdDSA key from its public half, and its private half
+// when the key may sign.
+// A public key of small order is refused: it verifies a signature of any
+// message (R the identity, S zero), so anyone could mint for it.
+func newEdDSAKey(id string, pub ed25519.PublicKey, priv ed25519.PrivateKey) (*Key, error) {
+	var y curve.CompressedEdwardsY
+	var a curve.EdwardsPoint
+	if _, err := y.SetBytes(pub); err != nil {
+		return nil, fmt.Errorf("key %q: %w", id, err)
+	}
+	if _, err := a.SetCompressedY(&y); err != nil {
+		return nil, fmt.Errorf("key %q: not an Ed25519 public key: %w", id, err)
+	}
+	if a.IsSmallOrder() {
+		return nil, fmt.Errorf("key %q: the Ed25519 public key is of small order: any signature would do for it", id)
+	}
+	expanded, err := voi.NewExpandedPublicKey(voi.PublicKey(pub))
+	if err != nil {
+		return nil, fmt.Errorf("key %q: %w", id, err)
+	}
+	k := &Key{ID: id, Alg: EdDSA, ed: expanded}
+	if priv != nil {
+		k.sign = priv
+	}
+	return k, nil
 }
 
 // DetectAlg guesses the algorithm of key material written by keygen:

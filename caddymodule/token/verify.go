@@ -82,7 +82,7 @@ func (v *Verifier) Parse(raw string) (*Claims, Reason) {
 	if alg != string(k.Alg) {
 		return nil, AlgMismatch
 	}
-	if !k.verifySignature(signed, text[:dot], sig) {
+	if !k.verifySignature(text[:dot], sig) {
 		return nil, BadSignature
 	}
 
