@@ -31,7 +31,9 @@ import (
 // run (/debug/pprof/profile on the admin endpoint) and an allocation
 // profile taken after it, for `go tool pprof`. VALET_LOAD_ROUNDS and
 // VALET_LOAD_SECONDS apply as in the other load benchmarks; medians of the
-// rounds are reported.
+// rounds are reported. VALET_COST_TARGETS, a regular expression, keeps
+// only the targets it matches beside file_server, so that many short
+// rounds of two targets can be compared on a noisy machine.
 func BenchmarkServerCost(b *testing.B) {
 	testenv.Require(b, "wrk")
 	k := newKeys(b)
@@ -71,6 +73,7 @@ func BenchmarkServerCost(b *testing.B) {
 		{name: "respond_4k", url: "http://" + sites["respond"] + file},
 		{name: "valet_hs256_hot+respond_4k", url: "http://" + sites["gatedrespond"] + file + "?vk=" + hs},
 	}
+	targets = onlyTargets(b, targets)
 	profDir := os.Getenv("VALET_PROFILE_DIR")
 	rounds, d := loadRounds()
 	for range b.N {
@@ -97,10 +100,30 @@ func BenchmarkServerCost(b *testing.B) {
 			m := medianCost(costs[i])
 			b.ReportMetric(m.cpuNs, t.name+"_cpu-ns/req")
 			b.ReportMetric(m.allocs, t.name+"_allocs/req")
-			b.Logf("%-28s %9.0f req/s  CPU %6.2f µs/req (%+6.2f)  %5.1f allocs/req (%+5.1f)  %6.0f B/req (%+6.0f)",
-				t.name, m.rate, m.cpuNs/1000, (m.cpuNs-base.cpuNs)/1000, m.allocs, m.allocs-base.allocs, m.bytes, m.bytes-base.bytes)
+			b.Logf("%-28s %9.0f req/s (%.3f)  CPU %6.2f µs/req (%+6.2f, %.3f)  %5.1f allocs/req (%+5.1f)  %6.0f B/req (%+6.0f)",
+				t.name, m.rate, m.rate/base.rate, m.cpuNs/1000, (m.cpuNs-base.cpuNs)/1000, base.cpuNs/m.cpuNs,
+				m.allocs, m.allocs-base.allocs, m.bytes, m.bytes-base.bytes)
 		}
 	}
+}
+
+// onlyTargets keeps the first target and those VALET_COST_TARGETS matches.
+func onlyTargets(b *testing.B, targets []loadTarget) []loadTarget {
+	expr := os.Getenv("VALET_COST_TARGETS")
+	if expr == "" {
+		return targets
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		b.Fatalf("VALET_COST_TARGETS: %v", err)
+	}
+	kept := targets[:1]
+	for _, t := range targets[1:] {
+		if re.MatchString(t.name) {
+			kept = append(kept, t)
+		}
+	}
+	return kept
 }
 
 // serverCost is one round's per-request cost in the server.
