@@ -19,12 +19,7 @@ import (
 //
 //	go test -run '^$' -fuzz '^FuzzEdDSAMatchesStdlib$' -fuzztime 10s ./caddymodule/token
 func FuzzEdDSAMatchesStdlib(f *testing.F) {
-	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
-	pub := priv.Public().(ed25519.PublicKey)
-	k, err := newEdDSAKey("ed", pub, nil)
-	if err != nil {
-		f.Fatal(err)
-	}
+	priv, pub, k := edPair(f)
 	msg := []byte("eyJhbGciOiJFZERTQSJ9.eyJleHAiOjF9")
 	sig := ed25519.Sign(priv, msg)
 	f.Add(msg, []byte(nil))
@@ -47,12 +42,7 @@ func FuzzEdDSAMatchesStdlib(f *testing.F) {
 // crypto/ed25519 says, and that the valid signature is accepted (so the
 // fuzz target's agreement is not agreement on refusing everything).
 func TestEdDSAMatchesStdlibOnEdges(t *testing.T) {
-	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, ed25519.SeedSize))
-	pub := priv.Public().(ed25519.PublicKey)
-	k, err := newEdDSAKey("ed", pub, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	priv, pub, k := edPair(t)
 	msg := []byte("header.payload")
 	sig := ed25519.Sign(priv, msg)
 	if !k.verifySignature(msg, sig) {
@@ -88,6 +78,17 @@ func TestEdDSARefusesSmallOrderKeys(t *testing.T) {
 			t.Errorf("small-order key %x: %v, want a refusal naming small order", smallOrder(b), err)
 		}
 	}
+}
+
+// edPair is a fixed Ed25519 key pair and the gate's key for its public half.
+func edPair(t testing.TB) (ed25519.PrivateKey, ed25519.PublicKey, *Key) {
+	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+	pub := priv.Public().(ed25519.PublicKey)
+	k, err := newEdDSAKey("ed", pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv, pub, k
 }
 
 func xor(a, mask []byte) []byte {
