@@ -226,14 +226,20 @@ func runPeer(b *testing.B, cmd *exec.Cmd, ready string) {
 // of 20000 freshly minted tokens, so (with the cold site's 1000-entry
 // cache) nearly every request pays for a signature check.
 func coldScript(b *testing.B, path string, key *token.Key) string {
+	return tokenScript(b, path, func() string { return mint(b, claims("/photos/alice/"), key) })
+}
+
+// tokenScript writes a wrk Lua script that sends each request with the
+// next of 20000 tokens made by next.
+func tokenScript(b *testing.B, path string, next func() string) string {
 	dir := b.TempDir()
 	var list strings.Builder
 	for range 20000 {
-		list.WriteString(mint(b, claims("/photos/alice/"), key) + "\n")
+		list.WriteString(next() + "\n")
 	}
 	tokens := filepath.Join(dir, "tokens.txt")
 	mustWrite(b, tokens, list.String())
-	script := filepath.Join(dir, "cold.lua")
+	script := filepath.Join(dir, "tokens.lua")
 	mustWrite(b, script, fmt.Sprintf(`local tokens = {}
 for line in io.lines(%q) do tokens[#tokens + 1] = line end
 local i = 0

@@ -23,7 +23,9 @@ import (
 // /debug/vars memstats) by the requests wrk completed. The difference
 // between a gated target and its ungated twin is what the gate adds (the
 // respond pair shows it without file I/O around it; the cold targets send
-// a token the gate has not seen with every request):
+// a token the gate has not seen with every request, through a wrk Lua
+// script, and valet_hs256_hot_scripted sends the hot token through the
+// same script, the control showing what the script itself changes):
 //
 //	go test ./integration -run '^$' -bench ServerCost -benchtime 1x -v
 //
@@ -65,6 +67,7 @@ func BenchmarkServerCost(b *testing.B) {
 	targets := []loadTarget{
 		{name: "file_server", url: "http://" + sites["plain"] + file},
 		{name: "valet_hs256_hot", url: "http://" + sites["gated"] + file + "?vk=" + hs},
+		{name: "valet_hs256_hot_scripted", url: "http://" + sites["cold"], script: tokenScript(b, file, func() string { return hs })},
 		{name: "valet_hs256_cold", url: "http://" + sites["cold"], script: coldScript(b, file, k.hs)},
 		{name: "valet_eddsa_cold", url: "http://" + sites["cold"], script: coldScript(b, file, k.ed)},
 		{name: "valet_files", url: "http://" + sites["files"] + file},
