@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"io"
 	"net/http"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
@@ -69,8 +70,28 @@ func (pw *promisedWriter) Write(b []byte) (int, error) {
 	return pw.ResponseWriterWrapper.Write(b)
 }
 
-// ReadFrom keeps the sendfile path of the file server.
+// ReadFrom keeps the sendfile path of a large body. A small one
+// (file_server's io.CopyN of a small file or range) is read into a pooled
+// buffer and written instead: below, Caddy's idle-timeout writer wraps the
+// source in a second io.LimitedReader, which hides the file from sendfile,
+// and Go's copy loop then allocates a 32 KiB buffer per response and reads
+// the file twice.
 func (pw *promisedWriter) ReadFrom(r io.Reader) (int64, error) {
 	pw.WriteHeader(http.StatusOK)
+	if lr, ok := r.(*io.LimitedReader); ok && lr.N <= smallBody {
+		buf := smallBodies.Get().(*[smallBody]byte)
+		defer smallBodies.Put(buf)
+		return io.CopyBuffer(writeOnly{pw}, lr, buf[:])
+	}
 	return pw.ResponseWriterWrapper.ReadFrom(r)
 }
+
+// smallBody is the largest body ReadFrom copies through its own buffer.
+const smallBody = 32 << 10
+
+var smallBodies = sync.Pool{New: func() any { return new([smallBody]byte) }}
+
+// writeOnly hides promisedWriter's ReadFrom from io.CopyBuffer.
+type writeOnly struct{ pw *promisedWriter }
+
+func (w writeOnly) Write(b []byte) (int, error) { return w.pw.Write(b) }
