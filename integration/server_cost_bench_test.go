@@ -120,7 +120,7 @@ func onlyTargets(b *testing.B, targets []loadTarget) []loadTarget {
 	if err != nil {
 		b.Fatalf("VALET_COST_TARGETS: %v", err)
 	}
-	kept := targets[:1]
+	kept := []loadTarget{targets[0]} // a new slice: appending must not overwrite targets
 	for _, t := range targets[1:] {
 		if re.MatchString(t.name) {
 			kept = append(kept, t)
